@@ -1,0 +1,188 @@
+"""Preprocessing: pixel normalization, validation splits, batches, and the tf.data training pipeline.
+
+Everything that is random takes a seed, and the training pipeline derives each epoch's order and
+augmentation from ``(seed, epoch)`` alone, so a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from cnnlab.errors import ConfigError
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+# -------------------------------------------------------------------- normalization
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """How raw uint8 pixels become model inputs.
+
+    ``standardize``: ``(x - per-pixel mean) / one global std``, both fitted on training images only (the
+    tutorial's recipe). ``scale``: ``x / 255``.
+    """
+
+    kind: str
+    mean: np.ndarray | None = None  # (784,) float32, standardize only
+    std: float | None = None  # standardize only
+
+    @classmethod
+    def fit(cls, kind: str, x_train: np.ndarray) -> "Normalizer":
+        """Fit on training images ``(N, 784)`` (or ``(N, 28, 28[, 1])``)."""
+        if kind == "scale":
+            return cls("scale")
+        if kind != "standardize":
+            raise ConfigError(f"unknown normalization {kind!r}; use standardize or scale")
+        flat = np.asarray(x_train, dtype=np.float64).reshape(len(x_train), -1)
+        std = float(flat.std())
+        return cls("standardize", flat.mean(axis=0).astype(np.float32), std if std > 0 else 1.0)
+
+    def apply(self, images: np.ndarray) -> np.ndarray:
+        """Raw pixels (0..255, any of ``(N, 784)``, ``(N, 28, 28)``, ``(N, 28, 28, 1)``) -> float32 ``(N, 28, 28, 1)``."""
+        x = np.asarray(images, dtype=np.float32).reshape(-1, 784)
+        if self.kind == "scale":
+            x = x / np.float32(255.0)
+        else:
+            x = (x - self.mean) / np.float32(self.std)
+        return x.reshape((-1, *IMAGE_SHAPE))
+
+    def tf_apply(self, images):
+        """The same transformation on a float32 tensor of raw pixels ``(B, 28, 28, 1)`` (inside tf.data)."""
+        if self.kind == "scale":
+            return images / 255.0
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(IMAGE_SHAPE)
+        return (images - mean) / np.float32(self.std)
+
+    def to_dict(self) -> dict:
+        if self.kind == "scale":
+            return {"kind": "scale"}
+        return {"kind": self.kind, "std": self.std, "mean": [float(v) for v in self.mean]}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Normalizer":
+        if values.get("kind") == "scale":
+            return cls("scale")
+        if values.get("kind") != "standardize" or len(values.get("mean", [])) != 784:
+            raise ConfigError("normalizer.json is not a valid normalizer (need kind and, to standardize, 784 means)")
+        return cls("standardize", np.asarray(values["mean"], dtype=np.float32), float(values["std"]))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+# -------------------------------------------------------------------- splits
+
+
+def split_validation(
+    x: np.ndarray, y: np.ndarray, val_split: int, mode: str = "last", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out ``val_split`` images: the last ones (the tutorial's way) or a seeded random choice.
+
+    Returns ``(x_train, y_train, x_val, y_val)``; with ``val_split == 0`` the validation arrays are empty.
+    """
+    n = len(x)
+    if not 0 <= val_split < n:
+        raise ConfigError(f"val-split {val_split} must be at least 0 and less than the {n:,} training images")
+    if mode == "last":
+        cut = n - val_split
+        return x[:cut], y[:cut], x[cut:], y[cut:]
+    if mode == "random":
+        order = np.random.default_rng(seed).permutation(n)
+        val_idx, train_idx = np.sort(order[:val_split]), np.sort(order[val_split:])
+        return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    raise ConfigError(f"unknown validation mode {mode!r}; use last or random")
+
+
+def batch_generator(
+    X: np.ndarray, y: np.ndarray, batch_size: int = 100, shuffle: bool = False, random_seed: int | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(X_batch, y_batch)`` over the data once; the last batch may be smaller.
+
+    With ``shuffle`` the order is a permutation drawn from ``random_seed`` (the arrays are not modified).
+
+    Example:
+        >>> sizes = [len(b) for b, _ in batch_generator(np.zeros((250, 784)), np.zeros(250), 100)]
+        >>> sizes
+        [100, 100, 50]
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size {batch_size} must be >= 1")
+    order = np.arange(len(X))
+    if shuffle:
+        order = np.random.default_rng(random_seed).permutation(len(X))
+    for start in range(0, len(X), batch_size):
+        idx = order[start:start + batch_size]
+        yield X[idx], y[idx]
+
+
+# -------------------------------------------------------------------- tf.data
+
+
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    return -(-num_images // batch_size)  # ceil: the last, smaller batch is kept
+
+
+def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, batch_size: int, seed: int,
+                       first_epoch: int, last_epoch: int, augment_shift: int = 0):
+    """A tf.data pipeline over epochs ``first_epoch .. last_epoch - 1``, one after another.
+
+    ``x`` holds raw uint8 images ``(N, 784)``; they stay in memory and each batch is a gather of shuffled
+    indices, shifted (on raw pixels, so the border is true background) and then normalized. Epoch ``e``'s
+    order and augmentation depend only on ``(seed, e)``.
+    """
+    import tensorflow as tf
+
+    images = tf.constant(np.asarray(x, dtype=np.uint8).reshape((-1, *IMAGE_SHAPE)))
+    labels = tf.constant(np.asarray(y, dtype=np.int32))
+    n = len(x)
+
+    def epoch_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate().map(
+            lambda step, idx: (epoch, step, idx))
+
+    def gather(epoch, step, idx):
+        batch = tf.cast(tf.gather(images, idx), tf.float32)
+        if augment_shift:
+            batch = random_translate(batch, augment_shift, tf.stack([seed * 1_000_003 + epoch, step]))
+        return normalizer.tf_apply(batch), tf.gather(labels, idx)
+
+    epochs = tf.data.Dataset.range(first_epoch, last_epoch)
+    return (epochs.flat_map(epoch_batches)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def random_translate(batch, max_shift: int, seed):
+    """Shift each image of ``(B, 28, 28, 1)`` by up to ``max_shift`` pixels in x and y, filling with 0.
+
+    Stateless: the same seed gives the same shifts.
+    """
+    import tensorflow as tf
+
+    size = tf.shape(batch)[0]
+    padded = tf.pad(batch, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
+    offsets = tf.random.stateless_uniform([size, 2], seed=seed, minval=0, maxval=2 * max_shift + 1,
+                                          dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(28)[tf.newaxis, :]  # (B, 28) row indices into the padded image
+    cols = offsets[:, 1:] + tf.range(28)[tf.newaxis, :]
+    batch_rows = tf.gather(padded, rows, batch_dims=1)  # (B, 28, 28 + 2 * shift, 1)
+    return tf.gather(batch_rows, cols, axis=2, batch_dims=1)
+
+
+def make_eval_dataset(x: np.ndarray, y: np.ndarray | None, normalizer: Normalizer, batch_size: int = 1000):
+    """Raw uint8 images (and labels) in order, normalized, in batches: for evaluation and prediction."""
+    import tensorflow as tf
+
+    images = np.asarray(x, dtype=np.uint8).reshape((-1, *IMAGE_SHAPE))
+    if y is None:
+        dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
+        return dataset.map(lambda b: normalizer.tf_apply(tf.cast(b, tf.float32))).prefetch(2)
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.asarray(y, dtype=np.int32))).batch(batch_size)
+    return dataset.map(lambda b, labels: (normalizer.tf_apply(tf.cast(b, tf.float32)), labels)).prefetch(2)

@@ -1,0 +1,108 @@
+"""The model registry: architectures are small functions registered by name.
+
+``create_model(name, **options)`` builds one (unknown names and options are refused with a clear message);
+``list_models()`` describes each with its parameter count and multiply-accumulates per image.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from cnnlab.errors import ConfigError
+
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    description: str
+    params: int
+    macs: int  # multiply-accumulates for one 28x28 image, forward pass
+    options: dict[str, Any]  # option name -> default
+
+
+def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: register ``fn`` under its name. ``fn(**options)`` must return a ``keras.Model``."""
+    if fn.__name__ in _REGISTRY:
+        raise ValueError(f"model {fn.__name__!r} is registered twice")
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def model_options(name: str) -> dict[str, Any]:
+    """The options a model accepts, with their defaults."""
+    fn = _lookup(name)
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()}
+
+
+def create_model(name: str, **options: Any):
+    """Build a registered model by name.
+
+    Example:
+        >>> model = create_model("digitcnn", dropout=0.3)
+        >>> model.count_params()
+        1111946
+    """
+    fn = _lookup(name)
+    allowed = model_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"model {name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(allowed)}"
+        )
+    return fn(**options)
+
+
+def list_models() -> list[ModelInfo]:
+    """Every registered model with its default size (builds each once)."""
+    _ensure_zoo_loaded()
+    infos = []
+    for name, fn in _REGISTRY.items():
+        model = fn()
+        doc = (inspect.getdoc(fn) or "").splitlines()
+        infos.append(ModelInfo(name, doc[0] if doc else "", model.count_params(), count_macs(model),
+                               model_options(name)))
+    return infos
+
+
+def model_names() -> list[str]:
+    _ensure_zoo_loaded()
+    return list(_REGISTRY)
+
+
+def count_macs(model) -> int:
+    """Multiply-accumulates of one forward pass for one image, counting Conv2D and Dense layers."""
+    import keras
+
+    total = 0
+    for layer in _flat_layers(model):
+        if isinstance(layer, keras.layers.Conv2D):
+            _, out_h, out_w, out_c = layer.output.shape
+            kernel_h, kernel_w, in_c, _ = layer.kernel.shape
+            total += out_h * out_w * out_c * kernel_h * kernel_w * in_c
+        elif isinstance(layer, keras.layers.Dense):
+            in_units, out_units = layer.kernel.shape
+            total += in_units * out_units
+    return int(total)
+
+
+def _flat_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _flat_layers(layer)
+        else:
+            yield layer
+
+
+def _lookup(name: str) -> Callable[..., Any]:
+    _ensure_zoo_loaded()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def _ensure_zoo_loaded() -> None:
+    import cnnlab.models.zoo  # noqa: F401  (registers the built-in models on import)
