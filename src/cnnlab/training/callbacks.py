@@ -1,0 +1,103 @@
+"""Keras callbacks that keep a run directory current: history, checkpoints (atomic), resume state."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from cnnlab.training.run import Run
+
+
+def current_learning_rate(optimizer) -> float:
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """After every epoch: append a history row, write ``checkpoints/epoch-NNNN.keras`` (model and optimizer
+    state), then point ``checkpoints/latest.json`` at it — the rename of that small file is the commit point,
+    so a run killed at any moment resumes from a complete epoch with a history that has no gap or duplicate.
+    The best epoch by validation accuracy (training accuracy when there is no validation set) is kept as
+    ``checkpoints/best.keras``.
+    """
+
+    def __init__(self, run: Run, num_train_images: int, history: list[dict[str, Any]],
+                 best: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.run = run
+        self.num_train_images = num_train_images
+        self.rows = list(history)
+        self.best = best or {}
+        self.checkpoints = run.path / "checkpoints"
+        self.checkpoints.mkdir(exist_ok=True)
+        self._epoch_start = self._train_end = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch_start = time.perf_counter()
+        self._train_end = 0.0
+
+    def on_test_begin(self, logs=None) -> None:
+        # Validation runs inside the epoch: stop the training clock here for images_per_second.
+        self._train_end = self._train_end or time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        end = time.perf_counter()
+        train_seconds = (self._train_end or end) - self._epoch_start
+        row = {
+            "epoch": epoch + 1,
+            "loss": _float(logs.get("loss")),
+            "accuracy": _float(logs.get("accuracy")),
+            "val_loss": _float(logs.get("val_loss")),
+            "val_accuracy": _float(logs.get("val_accuracy")),
+            "learning_rate": current_learning_rate(self.model.optimizer),
+            "seconds": round(end - self._epoch_start, 3),
+            "images_per_second": round(self.num_train_images / max(train_seconds, 1e-9), 1),
+        }
+        self.rows.append(row)
+        self._save_checkpoint(epoch + 1, row)
+
+    def _save_checkpoint(self, epoch: int, row: dict[str, Any]) -> None:
+        name = f"epoch-{epoch:04d}.keras"
+        save_model_atomically(self.model, self.checkpoints / name)
+        score = row["val_accuracy"] if row["val_accuracy"] is not None else row["accuracy"]
+        if score is not None and score > self.best.get("score", -math.inf):
+            save_model_atomically(self.model, self.checkpoints / "best.keras")
+            self.best = {"epoch": epoch, "score": score,
+                         "metric": "val_accuracy" if row["val_accuracy"] is not None else "accuracy"}
+            self.run.write_json("checkpoints/best.json", self.best)
+        self.run.write_history(self.rows)
+        self.run.write_json("checkpoints/latest.json", {"epoch": epoch, "file": name, "best": self.best,
+                                                        "seed_generators": seed_generator_states(self.model)})
+        for old in self.checkpoints.glob("epoch-*.keras"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+def seed_generator_states(model) -> list[list[int]]:
+    """Dropout's random stream lives in seed-generator variables, which ``model.save`` leaves out."""
+    return [[int(x) for x in keras.ops.convert_to_numpy(v)] for v in _seed_generator_variables(model)]
+
+
+def restore_seed_generator_states(model, states: list[list[int]]) -> None:
+    for variable, state in zip(_seed_generator_variables(model), states):
+        variable.assign(state)
+
+
+def _seed_generator_variables(model) -> list:
+    return [v for v in model.non_trainable_variables if "seed_generator" in v.path]
+
+
+def save_model_atomically(model, path: Path) -> None:
+    """Save a Keras model so no reader ever sees a half-written file."""
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras wants the .keras suffix
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
