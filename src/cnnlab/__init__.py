@@ -1,3 +1,54 @@
+"""cnnlab: train, evaluate, inspect and use CNN classifiers on MNIST-family images (TensorFlow 2, Keras 3).
+
+The public API is imported lazily, so ``import cnnlab`` (and ``cnnlab --help``) stays fast; TensorFlow is
+loaded only when something needs it.
+
+Example:
+    >>> import cnnlab
+    >>> run = cnnlab.train(cnnlab.TrainConfig.from_recipe("default", epochs=1), "runs/first")  # doctest: +SKIP
+    >>> cnnlab.evaluate(run)["accuracy"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+
+# public name -> module that defines it
+_API = {
+    "CnnlabError": "cnnlab.errors",
+    "TrainConfig": "cnnlab.config",
+    "list_recipes": "cnnlab.config",
+    "read_idx": "cnnlab.data.idx",
+    "write_idx": "cnnlab.data.idx",
+    "load_mnist": "cnnlab.data.idx",
+    "load_dataset": "cnnlab.data.sources",
+    "Dataset": "cnnlab.data.sources",
+    "Normalizer": "cnnlab.data.prep",
+    "batch_generator": "cnnlab.data.prep",
+    "split_validation": "cnnlab.data.prep",
+    "create_model": "cnnlab.models.registry",
+    "list_models": "cnnlab.models.registry",
+    "register_model": "cnnlab.models.registry",
+    "train": "cnnlab.training.fit",
+    "Run": "cnnlab.training.run",
+    "evaluate": "cnnlab.evaluation",
+    "DigitCNN": "cnnlab.models.lowlevel",
+    "preprocess_image": "cnnlab.images.preprocess",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -62,6 +62,9 @@ class TrainConfig:
         model = model or explicit.pop("model", None) or cls.model
         explicit.pop("model", None)
         values = {"recipe": recipe, "model": model, **RECIPES[recipe](model), **explicit}
+        limit, val_split = values.get("limit"), values.get("val_split", cls.val_split)
+        if limit is not None and "val_split" not in explicit and val_split > limit // 5:
+            values["val_split"] = limit // 10  # a quick --limit run keeps 90 % of its images for training
         return cls(**values).validate()
 
     @classmethod
@@ -116,7 +119,20 @@ class TrainConfig:
         _require_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.model_options, dict):
             raise ConfigError(f"model_options must be a mapping of option names to values, got {self.model_options!r}")
+        _check_dataset_and_model(self)
         return self
+
+
+def _check_dataset_and_model(config: "TrainConfig") -> None:
+    from cnnlab.data.catalog import get_dataset_spec
+    from cnnlab.models.registry import model_options
+
+    get_dataset_spec(config.dataset)
+    allowed = model_options(config.model)
+    unknown = sorted(set(config.model_options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"model {config.model!r} has no option(s) {', '.join(unknown)}; "
+                          f"its options are: {', '.join(allowed)}")
 
 
 def _require(ok: bool, name: str, value: Any, allowed: str) -> None:

@@ -10,6 +10,20 @@ from importlib import metadata
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ info/warning banner
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up banner (written by C++ straight to stderr) hidden."""
+    if "tensorflow" in sys.modules:
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic."""
     import keras

@@ -1,0 +1,78 @@
+"""The ``cnnlab`` command: parse arguments, call one library function, print. Nothing else lives here.
+
+Every user mistake ends as one line on stderr (``cnnlab: error: ...``) and a non-zero exit code; a traceback
+only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from cnnlab.errors import CnnlabError
+
+COMMANDS = ("data", "models", "train", "evaluate")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage mistakes are one line that points at --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cnnlab", description="Train, evaluate, inspect and use CNNs on MNIST-family images.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and TensorFlow's logs")
+    parser.add_argument("--version", action="version", version=f"cnnlab {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"cnnlab.commands.{name}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.debug:
+        from cnnlab.runtime import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+    try:
+        return int(args.handler(args) or 0)
+    except CnnlabError as err:
+        if args.debug:
+            raise
+        print(f"cnnlab: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except BrokenPipeError:  # e.g. piped into `head`: not an error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("cnnlab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the last line of defence: still one line, and a way to see more
+        if args.debug:
+            raise
+        print(f"cnnlab: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("cnnlab")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
