@@ -18,6 +18,7 @@ LR_SCHEDULES = ("constant", "onecycle", "cosine")
 NORMALIZATIONS = ("standardize", "scale")
 VAL_MODES = ("last", "random")
 PRECISIONS = ("float32", "mixed_bfloat16")
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     steps_per_execution: int = 50  # optimizer steps per compiled call (fewer Python round-trips)
     precision: str = "float32"  # float32 | mixed_bfloat16
+    distribute: str = "none"  # none | mirrored (local GPUs or the CPU) | multiworker (from TF_CONFIG)
 
     # ---------------------------------------------------------------- construction
 
@@ -117,6 +119,7 @@ class TrainConfig:
         _require_choice("normalization", self.normalization, NORMALIZATIONS)
         _require_choice("val_mode", self.val_mode, VAL_MODES)
         _require_choice("precision", self.precision, PRECISIONS)
+        _require_choice("distribute", self.distribute, DISTRIBUTE)
         if not isinstance(self.model_options, dict):
             raise ConfigError(f"model_options must be a mapping of option names to values, got {self.model_options!r}")
         _check_dataset_and_model(self)
@@ -142,7 +145,8 @@ def _require(ok: bool, name: str, value: Any, allowed: str) -> None:
 
 def _require_type(name: str, value: Any, kind: type) -> None:
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConfigError(f"{name.replace('_', '-')} must be a {kind.__name__}, got {value!r}")
+        noun = "whole number" if kind is int else kind.__name__
+        raise ConfigError(f"{name.replace('_', '-')} must be a {noun}, got {value!r}")
 
 
 def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

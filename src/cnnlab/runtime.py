@@ -41,8 +41,12 @@ def set_precision(precision: str) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("cnnlab", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn"):
+    """Versions of Python and of the libraries a run's numbers depend on."""
+    import keras
+    import tensorflow as tf
+
+    versions = {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}
+    for package in ("cnnlab", "numpy", "pandas", "scikit-learn"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

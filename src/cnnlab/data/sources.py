@@ -287,7 +287,8 @@ def download_verified(url: str, destination: Path, expected: FileSpec, *, timeou
         except (urllib.error.URLError, TimeoutError, OSError) as err:
             last_error = str(getattr(err, "reason", err))
             continue
-        temporary = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+        # The temporary name keeps the real suffix: ".gz" decides whether the content is decompressed.
+        temporary = destination.with_name(f".part-{os.getpid()}-{destination.name}")
         temporary.write_bytes(payload)
         try:
             _verified_bytes(temporary, expected)
@@ -300,6 +301,6 @@ def download_verified(url: str, destination: Path, expected: FileSpec, *, timeou
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    temporary = path.with_name(f".part-{os.getpid()}-{path.name}")
     temporary.write_bytes(data)
     os.replace(temporary, path)

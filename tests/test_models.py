@@ -1,0 +1,61 @@
+"""Every registered model: exact parameter counts for the tutorial networks, shapes, options, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnlab.errors import ConfigError
+from cnnlab.models.registry import count_macs, create_model, list_models, model_names
+
+TUTORIAL_PARAMS = {"digitcnn": 1_111_946, "fashioncnn": 356_234, "layerscnn": 242_062}
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_maps_an_image_to_ten_logits(name):
+    import numpy as np
+
+    model = create_model(name)
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    logits = model(np.zeros((2, 28, 28, 1), dtype="float32"), training=False)
+    assert tuple(logits.shape) == (2, 10) and logits.dtype.name == "float32"
+
+
+@pytest.mark.parametrize("name, params", TUTORIAL_PARAMS.items())
+def test_tutorial_models_have_the_tutorials_parameter_counts(name, params):
+    assert create_model(name).count_params() == params
+    assert {m.name: m.params for m in list_models()}[name] == params
+
+
+def test_digitcnn_layer_shapes_follow_the_tutorial():
+    model = create_model("digitcnn")
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert shapes["conv_1"] == (24, 24, 32) and shapes["pool_1"] == (12, 12, 32)
+    assert shapes["conv_2"] == (8, 8, 64) and shapes["pool_2"] == (4, 4, 64)
+    assert shapes["fc_3"] == (1024,) and shapes["fc_4"] == (10,)
+    assert model.get_layer("dropout").rate == 0.5
+
+
+def test_fashioncnn_and_layerscnn_use_same_padding():
+    fashion = {l.name: tuple(l.output.shape[1:]) for l in create_model("fashioncnn").layers}
+    assert fashion["conv_1"] == (28, 28, 32) and fashion["pool_3"] == (4, 4, 128)
+    layers = {l.name: tuple(l.output.shape[1:]) for l in create_model("layerscnn").layers}
+    assert layers["conv_2"] == (14, 14, 36) and layers["pool_2"] == (7, 7, 36)
+
+
+def test_macs_are_counted_from_the_layers():
+    # digitcnn: 24*24*32*25 + 8*8*64*25*32 + 1024*1024 + 1024*10
+    assert count_macs(create_model("digitcnn")) == 460_800 + 3_276_800 + 1_048_576 + 10_240
+
+
+def test_options_change_the_network():
+    small = create_model("digitcnn", conv_1_channels=8, conv_2_channels=16, dense_units=64, dropout=0.0)
+    assert small.count_params() < 100_000
+    assert "dropout" not in [l.name for l in small.layers]
+    assert "dropout" in [l.name for l in create_model("fashioncnn", dropout=0.5).layers]
+
+
+def test_unknown_model_and_option_are_refused_with_the_choices():
+    with pytest.raises(ConfigError, match="unknown model 'resnet'.*digitcnn"):
+        create_model("resnet")
+    with pytest.raises(ConfigError, match="has no option.*units.*dense_units"):
+        create_model("digitcnn", units=3)

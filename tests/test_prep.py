@@ -1,0 +1,95 @@
+"""Normalization, validation splits, batches and the tf.data pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnlab.data.prep import (Normalizer, batch_generator, make_train_dataset, random_translate,
+                              split_validation)
+from cnnlab.errors import ConfigError
+
+
+def _images(n=50, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 784), dtype=np.uint8)
+
+
+def test_standardizer_is_fitted_on_training_images_only():
+    train, other = _images(40), _images(10, seed=1)
+    norm = Normalizer.fit("standardize", train)
+    np.testing.assert_allclose(norm.mean, train.mean(axis=0), rtol=1e-6)
+    assert norm.std == pytest.approx(train.astype(np.float64).std())
+    out = norm.apply(other)
+    assert out.shape == (10, 28, 28, 1) and out.dtype == np.float32
+    np.testing.assert_allclose(out.reshape(10, 784), (other - train.mean(axis=0)) / train.std(), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_normalizer_survives_json_exactly():
+    norm = Normalizer.fit("standardize", _images())
+    back = Normalizer.from_dict(__import__("json").loads(norm.to_json()))
+    np.testing.assert_array_equal(back.apply(_images(5, 2)), norm.apply(_images(5, 2)))
+    assert Normalizer.from_dict({"kind": "scale"}).apply(np.full((1, 784), 255, np.uint8)).max() == 1.0
+    with pytest.raises(ConfigError):
+        Normalizer.from_dict({"kind": "standardize", "mean": [0.0]})
+
+
+def test_tf_apply_equals_numpy_apply():
+    norm = Normalizer.fit("standardize", _images())
+    x = _images(4, 3)
+    tf_out = norm.tf_apply(x.reshape(4, 28, 28, 1).astype(np.float32))
+    np.testing.assert_allclose(np.asarray(tf_out), norm.apply(x), rtol=1e-6, atol=1e-6)
+
+
+def test_last_split_is_the_tutorials():
+    x, y = _images(100), np.arange(100)
+    xt, yt, xv, yv = split_validation(x, y, 10, "last")
+    assert yt.tolist() == list(range(90)) and yv.tolist() == list(range(90, 100))
+
+
+def test_random_split_is_seeded_disjoint_and_complete():
+    x, y = _images(100), np.arange(100)
+    a = split_validation(x, y, 20, "random", seed=3)
+    b = split_validation(x, y, 20, "random", seed=3)
+    c = split_validation(x, y, 20, "random", seed=4)
+    assert a[3].tolist() == b[3].tolist() != c[3].tolist()
+    assert sorted(a[1].tolist() + a[3].tolist()) == list(range(100))
+    assert len(split_validation(x, y, 0, "random")[2]) == 0
+    with pytest.raises(ConfigError, match="less than the 100"):
+        split_validation(x, y, 100, "last")
+
+
+def test_batch_generator_covers_every_image_once_in_seeded_order():
+    x, y = _images(25), np.arange(25)
+    sizes = [len(b) for b, _ in batch_generator(x, y, batch_size=10)]
+    assert sizes == [10, 10, 5]
+    first = np.concatenate([l for _, l in batch_generator(x, y, 10, shuffle=True, random_seed=1)])
+    again = np.concatenate([l for _, l in batch_generator(x, y, 10, shuffle=True, random_seed=1)])
+    assert sorted(first.tolist()) == list(range(25)) and first.tolist() == again.tolist()
+    assert first.tolist() != list(range(25))
+
+
+def _epoch_labels(dataset, steps):
+    return [np.asarray(labels).tolist() for _, labels in dataset.take(steps)]
+
+
+def test_train_pipeline_orders_each_epoch_from_seed_and_epoch_alone():
+    x, y = _images(30), np.arange(30)
+    norm = Normalizer.fit("scale", x)
+    full = _epoch_labels(make_train_dataset(x, y, norm, 8, seed=5, first_epoch=0, last_epoch=3), 12)
+    resumed = _epoch_labels(make_train_dataset(x, y, norm, 8, seed=5, first_epoch=2, last_epoch=3), 4)
+    assert resumed == full[8:]  # epoch 2 is the same whether or not epochs 0-1 ran in this process
+    epochs = [sum(full[i * 4:(i + 1) * 4], []) for i in range(3)]
+    assert all(sorted(e) == list(range(30)) for e in epochs) and epochs[0] != epochs[1]
+
+
+def test_random_translate_moves_ink_without_losing_it():
+    import tensorflow as tf
+
+    image = np.zeros((4, 28, 28, 1), np.float32)
+    image[:, 10:18, 10:18] = 1.0
+    shifted = np.asarray(random_translate(tf.constant(image), 2, tf.constant([1, 2])))
+    again = np.asarray(random_translate(tf.constant(image), 2, tf.constant([1, 2])))
+    np.testing.assert_array_equal(shifted, again)
+    assert np.allclose(shifted.sum(axis=(1, 2, 3)), 64.0)
+    assert not np.array_equal(shifted, image)

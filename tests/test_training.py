@@ -1,0 +1,133 @@
+"""Training into a run directory: its contents, reproducibility, exact resume, refusals, evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab.config import TrainConfig
+from cnnlab.errors import RunError
+from cnnlab.evaluation import evaluate, metrics_from_logits
+from cnnlab.training.fit import config_for_resume, train
+from cnnlab.training.run import HISTORY_COLUMNS, Run
+
+# Small enough to train in seconds, big enough to learn: 1,200 images, a narrow digitcnn.
+SMALL = dict(limit=1200, val_split=200, epochs=3, batch_size=50,
+             model_options={"conv_1_channels": 8, "conv_2_channels": 16, "dense_units": 64})
+COMPARED = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+
+
+def test_a_run_directory_holds_everything_that_rebuilds_and_traces_the_run(tiny_run):
+    path = tiny_run.path
+    for name in ("config.json", "manifest.json", "normalizer.json", "history.csv", "metrics.json",
+                 "model.keras", "checkpoints/best.keras", "checkpoints/latest.json"):
+        assert (path / name).is_file(), name
+    assert list((path / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"
+    manifest = tiny_run.manifest
+    assert manifest["data"]["sha256"]["train-images-idx3-ubyte"].startswith("ba891046")
+    assert {"python", "tensorflow", "keras", "numpy"} <= set(manifest["versions"])
+    assert manifest["seed"] == 1 and manifest["wall_seconds"] > 0 and manifest["machine"]["cpu_count"] >= 1
+    history = tiny_run.history
+    assert list(history.columns) == HISTORY_COLUMNS and history["epoch"].tolist() == [1]
+    assert history["images_per_second"].iloc[0] > 0
+
+
+def test_run_load_gives_back_what_downstream_commands_need(tiny_run, mnist):
+    run = Run.load(tiny_run.path)
+    assert run.config.dataset == "mnist" and run.class_names[3] == "3"
+    assert run.normalizer.kind == "standardize"
+    model = run.load_model()
+    logits = model.predict(run.normalizer.apply(mnist.x_test[:300]), verbose=0)
+    assert (logits.argmax(1) == mnist.y_test[:300]).mean() > 0.8  # one epoch on 2,700 images learns digits
+    assert run.summary()["test_accuracy"] == run.metrics["accuracy"]
+
+
+def test_evaluate_matches_scikit_learn_and_the_stored_metrics(tiny_run, mnist):
+    from sklearn.metrics import accuracy_score, confusion_matrix
+
+    metrics, stored = evaluate(tiny_run), tiny_run.metrics
+    assert metrics["accuracy"] == stored["accuracy"] and metrics["loss"] == pytest.approx(stored["loss"])
+    assert metrics["confusion_matrix"] == stored["confusion_matrix"]
+    logits = tiny_run.load_model().predict(tiny_run.normalizer.apply(mnist.x_test), verbose=0)
+    predicted = logits.argmax(1)
+    assert metrics["confusion_matrix"] == confusion_matrix(mnist.y_test, predicted).tolist()
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(mnist.y_test, predicted))
+    assert sum(c["support"] for c in metrics["per_class"]) == 10000
+
+
+def test_metrics_loss_is_the_mean_cross_entropy():
+    logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]], dtype=np.float32)
+    labels = np.array([0, 0, 1])
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    metrics = metrics_from_logits(logits, labels, ["a", "b"])
+    assert metrics["loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert metrics["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_validation_split_evaluation_uses_the_runs_own_split(tiny_run):
+    metrics = evaluate(tiny_run, "val")
+    assert metrics["num_images"] == 500
+    assert metrics["accuracy"] == pytest.approx(tiny_run.history["val_accuracy"].iloc[-1], abs=1e-6)
+
+
+class _KillMidEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.kill_epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == self.kill_epoch and batch >= 5:
+            raise KeyboardInterrupt
+
+
+def test_same_seed_same_history_and_resume_after_a_kill_continues_exactly(tmp_path, mnist):
+    config = TrainConfig.from_recipe("default", **SMALL)
+    first = train(config, tmp_path / "a", dataset=mnist).history
+    second = train(config, tmp_path / "b", dataset=mnist).history
+    assert first[COMPARED].equals(second[COMPARED])
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "c", dataset=mnist, callbacks=[_KillMidEpoch(epoch=2)])
+    interrupted = Run.load(tmp_path / "c")
+    assert interrupted.history["epoch"].tolist() == [1, 2] and not (tmp_path / "c" / "model.keras").exists()
+
+    resumed = train(config_for_resume(tmp_path / "c"), tmp_path / "c", resume=True, dataset=mnist).history
+    assert resumed["epoch"].tolist() == [1, 2, 3]  # no gap, no duplicate
+    assert resumed[COMPARED].equals(first[COMPARED])  # and exactly where it stopped
+    manifest = Run.load(tmp_path / "c").manifest
+    assert len(manifest["sessions"]) == 2
+
+
+def test_existing_run_needs_resume_or_overwrite_and_changed_config_is_refused(tiny_run, tmp_path, mnist):
+    config = tiny_run.config
+    with pytest.raises(RunError, match="already holds a run; pass --resume .* or --overwrite"):
+        train(config, tiny_run.path, dataset=mnist)
+    with pytest.raises(RunError, match="changed config .*epochs: 1 -> 2"):
+        config_for_resume(tiny_run.path, epochs=2)
+    with pytest.raises(RunError, match="nothing to resume"):
+        train(config, tmp_path / "empty", resume=True, dataset=mnist)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    with pytest.raises(RunError, match="not a run directory; choose another"):
+        train(config, precious, overwrite=True, dataset=mnist)
+    assert (precious / "thesis.tex").exists()
+
+
+def test_run_load_refuses_what_is_not_a_run(tmp_path):
+    with pytest.raises(RunError, match="is not a directory"):
+        Run.load(tmp_path / "missing")
+    with pytest.raises(RunError, match="not a run directory"):
+        Run.load(tmp_path)
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(RunError, match="not valid JSON"):
+        Run.load(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"epochs": -3}))
+    with pytest.raises(RunError, match="epochs -3 is out of range"):
+        Run.load(tmp_path)
