@@ -172,8 +172,17 @@ def test_when_nothing_works_the_error_lists_every_source_and_the_fix(tmp_path, m
     hidden = dataclasses.replace(FASHION_MNIST, system_dirs=(str(tmp_path / "none"),))
     monkeypatch.setattr(sources, "get_dataset_spec", lambda name: hidden)
     with pytest.raises(DataError) as caught:
-        load_dataset("fashion-mnist", tmp_path / "also-none")
+        load_dataset("fashion-mnist")
     message = str(caught.value)
-    for part in ("data-dir", "cache", "system", "download", "apt-get install dataset-fashion-mnist"):
+    for part in ("cache", "system", "download", "apt-get install dataset-fashion-mnist"):
         assert part in message
     assert "\n" not in message
+
+
+def test_an_explicit_data_dir_without_the_files_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="does not hold the four mnist IDX files .no such folder"):
+        load_dataset("mnist", tmp_path / "nowhere")
+    _copy_bundled(tmp_path / "partial")
+    (tmp_path / "partial" / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="missing t10k-images-idx3-ubyte"):
+        load_dataset("mnist", tmp_path / "partial")

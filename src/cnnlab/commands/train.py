@@ -12,7 +12,7 @@ _CONFIG_FLAGS = {
     "dataset": str, "model": str, "epochs": int, "batch_size": int, "learning_rate": float,
     "dropout": float, "val_split": int, "val_mode": str, "limit": int, "seed": int,
     "lr_schedule": str, "label_smoothing": float, "weight_decay": float, "augment_shift": int,
-    "normalization": str, "precision": str, "steps_per_execution": int,
+    "normalization": str, "precision": str, "steps_per_execution": int, "distribute": str,
 }
 _HELP = {
     "dataset": "mnist (default) or fashion-mnist",
@@ -32,6 +32,7 @@ _HELP = {
     "normalization": "standardize (per-pixel mean, global std) or scale ([0, 1])",
     "precision": "float32 or mixed_bfloat16",
     "steps_per_execution": "optimizer steps per compiled call",
+    "distribute": "none, mirrored (all local GPUs or the CPU) or multiworker (TF_CONFIG); see docs/SCALING.md",
 }
 
 
@@ -86,6 +87,7 @@ def run(args) -> int:
         return 130
     summary = result.summary()
     metrics = result.metrics or {}
+    summary.pop("class_names")
     output = {**summary, "test_loss": metrics.get("loss"), "train_seconds": result.manifest.get("train_seconds")}
     if args.json:
         print_json(output)

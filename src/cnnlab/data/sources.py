@@ -1,6 +1,6 @@
 """Find a dataset, verify it by sha256, and load it — or download it into the cache.
 
-Sources are tried in order: ``--data-dir``; the user cache (``$CNNLAB_DATA``, default ``~/.cache/cnnlab``);
+Sources are tried in order: ``--data-dir`` (when given, it must hold the dataset); the user cache (``$CNNLAB_DATA``, default ``~/.cache/cnnlab``);
 the copy bundled inside the package (MNIST); the operating system's package folder
 (``/usr/share/datasets/...``); the public mirrors (downloaded into the cache). A folder the user named
 explicitly that holds wrong or corrupt files is an error, never skipped: one dataset is never quietly
@@ -139,6 +139,14 @@ def _load_folder(spec: DatasetSpec, folder: Path) -> tuple[dict[str, np.ndarray]
     return arrays, digests
 
 
+def _missing_files(spec: DatasetSpec, folder: Path) -> str:
+    if not folder.is_dir():
+        return "no such folder"
+    missing = [spec.file(split, part).name for split in SPLITS for part in PARTS
+               if find_idx_file(folder, split, part) is None]
+    return "missing " + ", ".join(missing)
+
+
 def _dataset_from_arrays(spec: DatasetSpec, arrays: dict[str, np.ndarray], source: str,
                          digests: dict[str, str]) -> Dataset:
     x_train, y_train = check_image_label_pair(arrays["train_images"], arrays["train_labels"], "train images",
@@ -175,6 +183,9 @@ def load_dataset(
             tried.append(f"{source} {folder}: {err}")
             continue
         if loaded is None:
+            if source == "data-dir":
+                raise DataError(f"--data-dir {folder} does not hold the four {spec.name} IDX files "
+                                f"({_missing_files(spec, folder)}); {spec.how_to_get}")
             tried.append(f"{source} {folder}: not there")
             continue
         arrays, digests = loaded

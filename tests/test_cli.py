@@ -1,0 +1,128 @@
+"""The command line: JSON outputs, and one clear line with a non-zero exit for every user mistake."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from cnnlab.data.catalog import MNIST
+from cnnlab.data.sources import bundled_dir
+
+TINY = ["--limit", "600", "--epochs", "1", "--batch-size", "50", "--option", "conv_1_channels=4",
+        "--option", "conv_2_channels=8", "--option", "dense_units=32", "--quiet"]
+
+
+def _assert_one_line_error(code, out, err, *fragments):
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_models_json(cli):
+    code, out, _ = cli("models", "--json")
+    models = {m["name"]: m for m in json.loads(out)["models"]}
+    assert code == 0 and models["digitcnn"]["params"] == 1_111_946 and models["digitcnn"]["macs"] > 0
+
+
+def test_data_list_and_verify(cli):
+    code, out, _ = cli("data", "list", "--json")
+    datasets = {d["name"]: d for d in json.loads(out)["datasets"]}
+    assert code == 0 and datasets["mnist"]["available"] and datasets["mnist"]["source"].startswith("bundled")
+    code, out, _ = cli("data", "verify", "mnist", "--json")
+    assert code == 0 and json.loads(out)["verified"]
+
+
+def test_data_fetch_copies_a_verified_set_into_a_folder(cli, tmp_path):
+    code, out, _ = cli("data", "fetch", "mnist", "--data-dir", str(tmp_path / "copy"), "--json")
+    assert code == 0 and json.loads(out)["origin"].startswith("copied from")
+    code, out, _ = cli("data", "verify", "mnist", "--data-dir", str(tmp_path / "copy"), "--json")
+    assert code == 0 and json.loads(out)["sources"][0] == {
+        "source": "data-dir", "location": str(tmp_path / "copy"), "ok": True, "detail": "all 4 files verified"}
+
+
+def test_train_and_evaluate_json(cli, tmp_path):
+    run_dir = str(tmp_path / "run")
+    code, out, err = cli("train", *TINY, "--run-dir", run_dir, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    for key in ("run_dir", "epochs", "val_accuracy", "test_accuracy", "wall_seconds", "images_per_second"):
+        assert result[key] is not None, key
+    assert result["epochs"] == 1 and 0 < result["test_accuracy"] <= 1
+    code, out, _ = cli("evaluate", run_dir, "--json")
+    metrics = json.loads(out)
+    assert code == 0 and metrics["accuracy"] == result["test_accuracy"]
+    assert len(metrics["per_class"]) == 10 and len(metrics["confusion_matrix"]) == 10
+
+    code, out, err = cli("train", *TINY, "--run-dir", run_dir)
+    _assert_one_line_error(code, out, err, "already holds a run", "--resume", "--overwrite")
+    code, out, err = cli("train", "--run-dir", run_dir, "--resume", "--epochs", "5")
+    _assert_one_line_error(code, out, err, "--resume with a changed config", "epochs: 1 -> 5")
+    code, out, err = cli("train", "--run-dir", run_dir, "--resume", "--quiet", "--json")
+    assert code == 0 and json.loads(out)["epochs"] == 1  # already complete: nothing more to train
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train", "--dataset", "cifar10"], ["unknown dataset 'cifar10'", "mnist"]),
+    (["train", "--model", "resnet"], ["unknown model 'resnet'", "digitcnn"]),
+    (["train", "--learning-rate", "-0.01"], ["learning-rate -0.01 is out of range"]),
+    (["train", "--dropout", "1"], ["dropout 1.0 is out of range"]),
+    (["train", "--batch-size", "0"], ["batch-size 0 is out of range"]),
+    (["train", "--recipe", "turbo"], ["unknown recipe 'turbo'"]),
+    (["train", "--option", "dense_units"], ["is not KEY=VALUE"]),
+    (["train", "--epochs", "three"], ["invalid int value: 'three'", "--help"]),
+    (["train", "--frobnicate"], ["unrecognized arguments: --frobnicate"]),
+    (["train", "--resume"], ["--resume needs --run-dir"]),
+    (["evaluate"], ["required: RUN"]),
+    (["data", "verify", "imagenet"], ["unknown dataset 'imagenet'"]),
+])
+def test_bad_options_get_one_line_and_a_non_zero_exit(cli, args, fragments):
+    code, out, err = cli(*args)
+    _assert_one_line_error(code, out, err, *fragments)
+
+
+def test_bad_run_directories(cli, tmp_path):
+    code, out, err = cli("evaluate", str(tmp_path))
+    _assert_one_line_error(code, out, err, "not a run directory")
+    code, out, err = cli("train", *TINY, "--run-dir", str(tmp_path / "x"), "--resume")
+    _assert_one_line_error(code, out, err, "is not a directory; pass a run directory")
+
+
+def _copy_mnist(dest):
+    dest.mkdir()
+    for f in bundled_dir(MNIST).glob("*.gz"):
+        shutil.copy(f, dest / f.name)
+    return dest
+
+
+def test_corrupt_and_mismatched_data_files(cli, tmp_path):
+    folder = _copy_mnist(tmp_path / "data")
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:100])  # truncated download
+    code, out, err = cli("train", *TINY, "--data-dir", str(folder), "--run-dir", str(tmp_path / "r"))
+    _assert_one_line_error(code, out, err, "t10k-labels-idx1-ubyte.gz", "corrupt gzip")
+
+    raw = bytearray(gzip.decompress((bundled_dir(MNIST) / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    raw[-1] ^= 1  # one flipped label: still a valid IDX file, but not MNIST
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    code, out, err = cli("train", *TINY, "--data-dir", str(folder), "--run-dir", str(tmp_path / "r"))
+    _assert_one_line_error(code, out, err, "sha256", "--data-dir must hold the mnist files")
+    assert not (tmp_path / "r").exists() or not (tmp_path / "r" / "model.keras").exists()
+
+    code, out, err = cli("data", "verify", "mnist", "--data-dir", str(folder))
+    assert code == 3 and "sha256" in err
+
+
+def test_the_installed_command_prints_no_traceback_or_tensorflow_banner(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cnnlab", "evaluate", str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 4
+    assert result.stderr.strip().splitlines() == [
+        f"cnnlab: error: {tmp_path} is not a run directory (no config.json); pass one written by 'cnnlab train'"]
