@@ -91,7 +91,9 @@ class DigitCNN:
         self.random_seed = random_seed
         self.verbose = verbose
         # one 31-bit seed drives everything random (TensorFlow's stateless ops take int32/int64 pairs)
-        self._seed = (random_seed if random_seed is not None else int(np.random.SeedSequence().entropy)) % 2**31
+        seed = (random_seed if random_seed is not None else int(np.random.SeedSequence().entropy)) % 2**31
+        # a variable, so checkpoints carry it and a loaded model goes on shuffling and dropping as it would have
+        self._seed_var = tf.Variable(seed, dtype=tf.int64, trainable=False, name="random_seed")
         self.history = _empty_history()
         self.variables: dict[str, tf.Variable] = {}  # "conv_1/_weights" -> variable, in layer order
         self._epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_trained")
@@ -194,6 +196,10 @@ class DigitCNN:
         self._train_step_fn = tf.function(self._train_step, input_signature=[_IMAGE_SPEC, _LABEL_SPEC])
 
     @property
+    def _seed(self) -> int:
+        return int(self._seed_var.numpy())
+
+    @property
     def trainable_variables(self) -> list[tf.Variable]:
         return list(self.variables.values())
 
@@ -204,7 +210,7 @@ class DigitCNN:
 
     def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         step = tf.cast(tf.convert_to_tensor(self._optimizer.iterations), tf.int64)
-        seed = tf.stack([tf.constant(self._seed, tf.int64), step])
+        seed = tf.stack([self._seed_var, step])
         with tf.GradientTape() as tape:
             logits = self._forward(x, dropout_seed=seed)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits),
@@ -265,7 +271,9 @@ class DigitCNN:
     # ---------------------------------------------------------------- files
 
     def save(self, epoch: int, path: str | os.PathLike = "./digitCNN-model/") -> str:
-        """Write weights, Adam's state and the epoch count to ``<path>/model.ckpt-<epoch>.*``; returns the prefix.
+        """Write weights, Adam's state, the epoch count and the seed to ``<path>/model.ckpt-<epoch>.*``.
+
+        Returns the checkpoint prefix.
 
         The history goes beside it as ``model.ckpt-<epoch>.history.csv``.
         """
@@ -278,7 +286,11 @@ class DigitCNN:
         return prefix
 
     def load(self, epoch: int, path: str | os.PathLike = "./digitCNN-model/") -> None:
-        """Restore what ``save(epoch, path)`` wrote; predictions afterwards equal those at saving time."""
+        """Restore what ``save(epoch, path)`` wrote; predictions afterwards equal those at saving time.
+
+        The optimizer state, epoch count, seed and history come back too, so ``train(..., initialize=False)``
+        continues exactly as the saved model would have.
+        """
         prefix = str(Path(path) / f"model.ckpt-{int(epoch)}")
         if not os.path.exists(prefix + ".index"):
             saved = sorted(p.name.split(".index")[0] for p in Path(path).glob("model.ckpt-*.index"))
@@ -295,7 +307,8 @@ class DigitCNN:
     def _checkpoint(self) -> tf.train.Checkpoint:
         # the checkpoint keys follow the tutorial's variable names (slashes are not allowed in attribute keys)
         layers = {name.replace("/", "."): variable for name, variable in self.variables.items()}
-        return tf.train.Checkpoint(optimizer=self._optimizer, epochs_trained=self._epochs_done, **layers)
+        return tf.train.Checkpoint(optimizer=self._optimizer, epochs_trained=self._epochs_done,
+                                   random_seed=self._seed_var, **layers)
 
     def export_logs(self, logdir: str | os.PathLike = "./logs/") -> Path:
         """Write a TensorBoard event file holding the training step's graph (forward, loss, gradients, Adam)."""
