@@ -35,6 +35,9 @@ _API = {
     "train": "cnnlab.training.fit",
     "Run": "cnnlab.training.run",
     "evaluate": "cnnlab.evaluation",
+    "write_report": "cnnlab.viz.report",
+    "compare_runs": "cnnlab.viz.compare",
+    "write_comparison": "cnnlab.viz.compare",
     "DigitCNN": "cnnlab.models.lowlevel",
     "preprocess_image": "cnnlab.images.preprocess",
 }

@@ -12,7 +12,7 @@ import sys
 
 from cnnlab.errors import CnnlabError
 
-COMMANDS = ("data", "models", "train", "evaluate")
+COMMANDS = ("data", "models", "train", "evaluate", "report", "compare")
 
 
 class _Parser(argparse.ArgumentParser):
