@@ -1,0 +1,1 @@
+"""Real images -> model inputs (``preprocess``) and predictions on files and folders (``predict``)."""

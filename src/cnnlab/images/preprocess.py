@@ -1,0 +1,410 @@
+"""Any photo or drawing -> the 28x28 image the model was trained on, the way MNIST's makers made theirs.
+
+The pipeline (``style="digits"``)::
+
+    decode (EXIF-rotated, alpha flattened)  ->  greyscale in [0, 1]
+    -> detect the paper and the ink's polarity  ->  even out the light (robust smooth paper surface)
+    -> ink strength in [0, 1], white ink on black  ->  keep the digit's connected parts, crop to them
+    -> scale the longest side to 80 px  ->  thicken thin strokes to MNIST's stroke width (relative)
+    -> scale the longest side to 20 px (anti-aliased)  ->  place in 28x28 by the centre of mass
+
+``style="fashion"`` (Fashion-MNIST runs) keeps the grey levels of the object, scales its longest side to 28
+px and centres it by its bounding box, with no stroke thickening: that is how Fashion-MNIST was made.
+
+Example:
+    >>> prepared = preprocess_image("photos/7_kitchen.jpg", run.normalizer)  # doctest: +SKIP
+    >>> prepared.pixels.shape, prepared.model_input.shape
+    ((28, 28), (28, 28, 1))
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from cnnlab.errors import DataError
+
+STYLES = ("digits", "fashion")
+WORK_SIDE = 640  # analyse photos at most this big: enough for a digit, fast for a 12-megapixel photo
+MID_SIDE = 80  # the crop is reshaped at 4x the final size, where strokes are thickened precisely
+DIGIT_BOX = 20  # MNIST: the digit's longest side, in a 28x28 frame
+FRAME = 28
+# MNIST's stroke width relative to the digit's longest side (median of 2,000 training digits, measured with
+# _stroke_width on the 80-px crop, as here); thinner strokes are thickened towards it.
+MNIST_STROKE_RATIO = 0.11
+THICKEN_BELOW = 0.7  # thicken only strokes thinner than this fraction of MNIST's
+MIN_CONTRAST = 0.08  # ink must differ from the paper by 8 % of the paper's brightness (or of full range)
+
+
+class ImageError(DataError):
+    """An input that is not an image cnnlab can use (unreadable, too large)."""
+
+
+class BlankImageError(ImageError):
+    """The image has no ink: it is blank or uniform, so any prediction would be a guess."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """What the model sees: ``pixels`` (28x28 uint8, white ink on black), ``model_input`` (normalized
+    float32 (28, 28, 1) or None without a normalizer) and ``preview`` (the pixels as a PIL 'L' image)."""
+
+    pixels: np.ndarray
+    model_input: np.ndarray | None
+    preview: Image.Image
+    inverted: bool  # the source was dark ink on light paper
+    bbox: tuple[int, int, int, int]  # (left, top, right, bottom) of the ink in source pixels
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def preprocess_image(source: Any, normalizer=None, *, style: str = "digits",
+                     max_side: int | None = None) -> PreparedImage:
+    """Turn a photo or drawing into an MNIST-style 28x28 image (and the model's input).
+
+    Args:
+        source: a path, the file's bytes, a PIL image or a numpy array (2-D grey, or H x W x 3/4).
+        normalizer: the run's ``Normalizer``; when given, ``model_input`` is filled in.
+        style: ``"digits"`` (MNIST) or ``"fashion"`` (Fashion-MNIST: bounding-box centring, no thickening).
+        max_side: refuse images wider or taller than this, checked before the pixels are decoded.
+
+    Returns:
+        a ``PreparedImage``. Raises ``ImageError`` for unreadable or oversized input and
+        ``BlankImageError`` when there is no ink to see.
+    """
+    if style not in STYLES:
+        raise ImageError(f"unknown preprocessing style {style!r}; use digits or fashion")
+    grey = to_grey(load_image(source, max_side))
+    work, scale = _shrink(grey, WORK_SIDE)
+    ink, inverted, noise = ink_strength(work)
+    if style == "digits":
+        pixels, box = _digits(ink, noise)
+    else:
+        pixels, box = _fashion(ink, noise)
+    left, top, right, bottom = (int(round(v / scale)) for v in box)
+    model_input = None if normalizer is None else normalizer.apply(pixels[None])[0]
+    return PreparedImage(pixels, model_input, Image.fromarray(pixels, "L"), inverted, (left, top, right, bottom),
+                         {"style": style, "noise": float(noise)})
+
+
+# -------------------------------------------------------------------- decoding
+
+
+def load_image(source: Any, max_side: int | None = None) -> Image.Image:
+    """Open ``source`` as a PIL image (first frame, EXIF orientation applied), checking its size first."""
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, np.ndarray):
+        return _from_array(source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageError("the image is empty (0 bytes); send a PNG, JPEG, BMP or GIF file")
+        image = _open(io.BytesIO(bytes(source)), "the uploaded data")
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise ImageError(f"{path}: no such file; pass an image file or a folder of images")
+        if os.path.getsize(path) == 0:
+            raise ImageError(f"{path}: the file is empty; pass a PNG, JPEG, BMP or GIF image")
+        image = _open(path, path)
+    else:
+        raise ImageError(f"cannot read an image from a {type(source).__name__}; pass a path, bytes, PIL image or array")
+    width, height = image.size  # from the header: nothing decoded yet
+    if width < 1 or height < 1:
+        raise ImageError("the image has no pixels")
+    if max_side is not None and max(width, height) > max_side:
+        raise ImageError(f"the image is {width}x{height}; the limit is {max_side}x{max_side} pixels, scale it down")
+    try:
+        image.seek(0)  # GIF, TIFF: the first frame
+    except (AttributeError, EOFError):
+        pass
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+            return ImageOps.exif_transpose(image) or image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"the image is {width}x{height} pixels, too many to decode safely; scale it down") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"the image data is damaged ({err}); re-save it as PNG or JPEG") from None
+
+
+def _open(fp, name: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(fp)
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image Pillow can read; use PNG, JPEG, BMP or GIF") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name} has too many pixels to decode safely; scale it down") from None
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)) or array.size == 0:
+        raise ImageError(f"an image array must be H x W or H x W x 3/4, not {array.shape}")
+    if array.dtype == np.uint8:
+        return Image.fromarray(array)
+    if array.ndim == 2 and array.dtype == np.uint16:
+        return Image.fromarray(array.astype(np.int32), "I")
+    values = array.astype(np.float64)
+    top = 255.0 if values.max() > 1.0 else 1.0  # floats in [0, 1] or in [0, 255]
+    return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Luminance in [0, 1] as float32; transparency is flattened onto a backdrop that contrasts with the ink."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
+        if mode == "F" and values.max() <= 1.0:
+            top = 1.0
+        return np.clip(values / top, 0, 1).astype(np.float32)
+    if mode == "P":
+        image = image.convert("RGBA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in mode else "RGB")
+    if image.mode in ("LA", "RGBA"):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3]
+        grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        if alpha.min() < 1.0:
+            # Drawn strokes on a transparent canvas: put them on the backdrop opposite to their own colour.
+            weight = alpha.sum()
+            mean_ink = float((grey * alpha).sum() / weight) if weight > 0 else 0.0
+            backdrop = 0.0 if mean_ink > 0.5 else 1.0
+            grey = grey * alpha + backdrop * (1.0 - alpha)
+        return grey.astype(np.float32)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def _shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """Area-average down so the longest side is at most ``side``; returns the image and the scale used."""
+    height, width = grey.shape
+    longest = max(height, width)
+    if longest <= side:
+        return grey, 1.0
+    scale = side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(grey, "F").resize(size, Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32), scale
+
+
+# -------------------------------------------------------------------- paper and ink
+
+
+def ink_strength(grey: np.ndarray) -> tuple[np.ndarray, bool, float]:
+    """Ink in [0, 1] (white ink on black) with the lighting evened out; also whether the source was
+    dark-on-light, and the noise level (robust std) of the result.
+
+    Dark ink on paper is measured as the fraction of light it absorbs, ``1 - pixel / paper``, where
+    ``paper`` is a smooth surface fitted to the paper only: so a shadow dims the paper and the ink alike
+    and the ink keeps its strength. Light ink on a dark screen is measured as ``pixel - background``.
+    """
+    background_level = float(np.median(grey))
+    darker = background_level - float(np.percentile(grey, 0.5))
+    lighter = float(np.percentile(grey, 99.5)) - background_level
+    inverted = darker > lighter  # the ink lies further below the paper than above it
+    if inverted:
+        paper = _background_surface(grey, ink_is_dark=True)
+        ink = 1.0 - grey / np.maximum(paper, 1e-3)
+    else:
+        ink = grey - _background_surface(grey, ink_is_dark=False)
+    return np.clip(ink, 0.0, 1.0).astype(np.float32), inverted, _noise_level(ink)
+
+
+def _noise_level(image: np.ndarray) -> float:
+    """Pixel noise (std) from neighbour differences: robust to how much of the image is ink."""
+    if min(image.shape) < 2:
+        return 0.0
+    steps = np.concatenate([np.diff(image, axis=0).ravel(), np.diff(image, axis=1).ravel()])
+    return 1.4826 * float(np.median(np.abs(steps))) / np.sqrt(2.0)
+
+
+def _background_surface(grey: np.ndarray, ink_is_dark: bool, degree: int = 3) -> np.ndarray:
+    """A smooth polynomial surface through the paper (or screen), fitted robustly so the ink is ignored.
+
+    Samples: one value a block (a low or high percentile, whichever side the ink is not on), then a
+    least-squares fit that drops blocks lying on the ink's side of the surface and refits.
+    """
+    height, width = grey.shape
+    block = max(1, max(height, width) // 48)
+    rows, cols = height // block, width // block
+    if max(height, width) < 64:  # a small image, a drawing or a scan: treat the paper as flat
+        value = np.percentile(grey, 75 if ink_is_dark else 25)
+        return np.full_like(grey, value)
+    blocks = grey[:rows * block, :cols * block].reshape(rows, block, cols, block)
+    samples = np.percentile(blocks, 75 if ink_is_dark else 25, axis=(1, 3)).ravel()
+    y, x = np.mgrid[0:rows, 0:cols]
+    y = ((y + 0.5) * block / height * 2 - 1).ravel()
+    x = ((x + 0.5) * block / width * 2 - 1).ravel()
+    powers = [(i, d - i) for d in range(degree + 1) for i in range(d + 1)]  # (power of x, power of y)
+    terms = np.stack([x ** i * y ** j for i, j in powers], axis=1)
+    keep = np.ones(len(samples), dtype=bool)
+    for _ in range(4):
+        chosen = terms[keep]
+        # normal equations: a 10x10 solve, far cheaper than a general least-squares call
+        coef = np.linalg.solve(chosen.T @ chosen + 1e-6 * np.eye(len(powers)), chosen.T @ samples[keep])
+        residual = samples - terms @ coef
+        spread = 1.4826 * np.median(np.abs(residual[keep])) + 1e-3
+        ink_side = -residual if ink_is_dark else residual
+        keep = ink_side < 2.5 * spread
+        if keep.sum() < len(powers) * 3:
+            break
+    gx = (np.arange(width) + 0.5) / width * 2 - 1
+    gy = (np.arange(height) + 0.5) / height * 2 - 1
+    surface = sum(c * np.outer(gy ** j, gx ** i) for c, (i, j) in zip(coef, powers))  # separable terms
+    return np.asarray(surface, dtype=np.float32)
+
+
+def _ink_mask(ink: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
+    """Where the ink is (lightly smoothed so pixel noise is not ink), and the ink's typical strength."""
+    smooth = ndimage.gaussian_filter(ink, 1.0)
+    smooth_noise = max(noise / 3.5, 1e-4)  # a sigma-1 Gaussian averages about 12 pixels
+    peak = float(smooth.max())
+    if peak < MIN_CONTRAST or peak < 6 * smooth_noise:
+        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit, dark on light or light on dark")
+    mask = smooth > max(4 * smooth_noise, 0.3 * peak)
+    return mask, peak
+
+
+def _select_parts(mask: np.ndarray) -> np.ndarray:
+    """Keep the digit's connected parts: drop specks, and drop ruled lines / paper edges along the border."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count == 0:
+        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit")
+    height, width = mask.shape
+    index = np.arange(1, count + 1)
+    areas = ndimage.sum(mask, labels, index)
+    slices = ndimage.find_objects(labels)
+    extents = np.array([max(s[0].stop - s[0].start, s[1].stop - s[1].start) for s in slices])
+    on_border = np.array([s[0].start == 0 or s[1].start == 0 or s[0].stop == height or s[1].stop == width
+                          for s in slices])
+    spans = np.array([(s[0].stop - s[0].start) >= 0.9 * height or (s[1].stop - s[1].start) >= 0.9 * width
+                      for s in slices])
+    edge_like = on_border & spans
+    # a border-spanning part is a ruled line or the paper's edge, unless it is all there is to see
+    inner = ~edge_like
+    if inner.any() and extents[inner].max() >= 0.05 * max(height, width):
+        candidates = inner
+    else:
+        candidates = np.ones(count, dtype=bool)
+    main = int(np.argmax(np.where(candidates, areas, -1)))
+    main_slice = slices[main]
+    pad_y = 0.3 * (main_slice[0].stop - main_slice[0].start)
+    pad_x = 0.3 * (main_slice[1].stop - main_slice[1].start)
+    keep = np.zeros(count + 1, dtype=bool)
+    for i in np.flatnonzero(candidates):
+        s = slices[i]
+        near = (s[0].start >= main_slice[0].start - pad_y and s[0].stop <= main_slice[0].stop + pad_y
+                and s[1].start >= main_slice[1].start - pad_x and s[1].stop <= main_slice[1].stop + pad_x)
+        if areas[i] >= 0.1 * areas[main] or (near and areas[i] >= 0.01 * areas[main]):
+            keep[i + 1] = True
+    return keep[labels]
+
+
+# -------------------------------------------------------------------- digits
+
+
+def _digits(ink: np.ndarray, noise: float) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    mask, _ = _ink_mask(ink, noise)
+    parts = _select_parts(mask)
+    strength = float(np.percentile(ink[parts], 90))  # cores of strokes saturate, as in MNIST
+    floor = min(2 * noise, 0.5 * strength)
+    values = np.clip((ink - floor) / max(strength - floor, 1e-3), 0, 1)
+    values[~ndimage.binary_dilation(parts, iterations=2)] = 0  # nothing outside the digit's own parts
+    top, bottom, left, right = _bounds(values > 0.02)
+    crop = values[top:bottom, left:right]
+    mid = _resize_longest(crop, MID_SIDE)
+    width = _stroke_width(mid)
+    target = MNIST_STROKE_RATIO * max(mid.shape)
+    if width < THICKEN_BELOW * target:
+        mid = _thicken(mid, target - width)
+    box = _resize_longest(mid, DIGIT_BOX)
+    return _place_by_mass(box), (left, top, right, bottom)
+
+
+def _stroke_width(image: np.ndarray) -> float:
+    """Typical stroke width in pixels: twice the distance-to-background along the strokes' ridges, minus 1."""
+    mask = image > 0.5
+    if not mask.any():
+        return 0.0
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    ridge = mask & (distance >= ndimage.maximum_filter(distance, size=3))
+    return float(2 * np.median(distance[ridge]) - 1)
+
+
+def _thicken(image: np.ndarray, extra: float) -> np.ndarray:
+    """Grow strokes by ``extra`` pixels in width with a grey dilation by a disc (keeps the soft edges)."""
+    radius = extra / 2
+    reach = int(np.ceil(radius))
+    y, x = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    disc = x ** 2 + y ** 2 <= radius ** 2 + 0.5
+    grown = ndimage.grey_dilation(np.pad(image, reach), footprint=disc)
+    return grown
+
+
+def _place_by_mass(box: np.ndarray) -> np.ndarray:
+    """Put the 20-px digit in a 28x28 frame so its centre of mass is the frame's centre (kept inside)."""
+    frame = np.zeros((FRAME, FRAME), dtype=np.float32)
+    height, width = box.shape
+    cy, cx = ndimage.center_of_mass(box) if box.sum() > 0 else (height / 2, width / 2)
+    top = int(np.clip(round(FRAME / 2 - cy), 0, FRAME - height))
+    left = int(np.clip(round(FRAME / 2 - cx), 0, FRAME - width))
+    frame[top:top + height, left:left + width] = box
+    return _to_uint8(frame)
+
+
+# -------------------------------------------------------------------- fashion
+
+
+def _fashion(ink: np.ndarray, noise: float) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    mask, _ = _ink_mask(ink, noise)
+    parts = _select_parts(mask)
+    top, bottom, left, right = _bounds(parts)
+    crop = ink[top:bottom, left:right]
+    level = float(np.percentile(ink[parts], 99.5))
+    crop = np.clip((crop - 2 * noise) / max(level - 2 * noise, 1e-3), 0, 1)  # keep the grey levels
+    box = _resize_longest(crop, FRAME)
+    frame = np.zeros((FRAME, FRAME), dtype=np.float32)
+    height, width = box.shape
+    top_, left_ = (FRAME - height) // 2, (FRAME - width) // 2
+    frame[top_:top_ + height, left_:left_ + width] = box
+    return _to_uint8(frame), (left, top, right, bottom)
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def _bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit")
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _resize_longest(image: np.ndarray, side: int) -> np.ndarray:
+    """Scale so the longest side is ``side`` pixels, keeping the aspect ratio; anti-aliased."""
+    height, width = image.shape
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (width, height):
+        return image.astype(np.float32)
+    method = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
+    resized = Image.fromarray(image.astype(np.float32), "F").resize(size, method, reducing_gap=2.0 if scale < 0.5 else None)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
