@@ -78,6 +78,19 @@ class RunRecorder(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
 
 
+def write_graph_summary(model, logdir: Path) -> None:
+    """Write the model's op-level forward graph for TensorBoard's Graphs tab (Keras writes only the
+    conceptual one)."""
+    import tensorflow as tf
+
+    forward = tf.function(lambda images: model(images, training=False))
+    concrete = forward.get_concrete_function(tf.TensorSpec((None, *model.input_shape[1:]), tf.float32))
+    writer = tf.summary.create_file_writer(str(logdir))
+    with writer.as_default():
+        tf.summary.graph(concrete.graph)
+    writer.close()
+
+
 def seed_generator_states(model) -> list[list[int]]:
     """Dropout's random stream lives in seed-generator variables, which ``model.save`` leaves out."""
     return [[int(x) for x in keras.ops.convert_to_numpy(v)] for v in _seed_generator_variables(model)]
