@@ -29,12 +29,12 @@ def bench_lowlevel(data, epochs: int, limit: int | None, seed: int) -> dict:
     x, y = data.x_train[:limit], data.y_train[:limit]
     normalizer = Normalizer.fit("standardize", x)
     cnn = DigitCNN(epochs=epochs, random_seed=seed, verbose=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     cnn.train((normalizer.apply(x), y))
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     accuracy = float(np.mean(cnn.predict(normalizer.apply(data.x_test)) == data.y_test))
     return _result("DigitCNN (low-level TF)", accuracy, seconds, len(x), epochs,
-                   float(cnn.history["Loss"].iloc[-1]))
+                   float(cnn.history["Loss"].iloc[-1]), cpu)
 
 
 def bench_keras(data, epochs: int, limit: int | None, seed: int, run_dir: Path) -> dict:
@@ -42,17 +42,21 @@ def bench_keras(data, epochs: int, limit: int | None, seed: int, run_dir: Path) 
     from cnnlab.training.fit import train
 
     config = TrainConfig.from_recipe("seed", model="digitcnn", val_split=0, epochs=epochs, limit=limit, seed=seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     run = train(config, run_dir, overwrite=True, dataset=data)
-    wall = time.perf_counter() - start  # also counts saving the run and train()'s final test evaluation
+    # wall and cpu also count saving the run and train()'s final test evaluation (a few seconds)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     seconds = float(run.history["seconds"].sum())  # the epochs alone, comparable with the low-level figure
     result = _result("digitcnn (Keras, cnnlab train)", float(run.metrics["accuracy"]), seconds,
-                     len(data.x_train[:limit]), epochs, float(run.history["loss"].iloc[-1]))
+                     len(data.x_train[:limit]), epochs, float(run.history["loss"].iloc[-1]), cpu)
     return {**result, "wall_seconds_with_run_io": round(wall, 1)}
 
 
-def _result(name: str, accuracy: float, seconds: float, images: int, epochs: int, last_loss: float) -> dict:
+def _result(name: str, accuracy: float, seconds: float, images: int, epochs: int, last_loss: float,
+            cpu_seconds: float) -> dict:
+    # cpu_seconds (all threads of this process) depends far less than wall time on what else the machine runs
     return {"model": name, "test_accuracy": round(accuracy, 4), "train_seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
             "seconds_per_epoch": round(seconds / epochs, 1),
             "images_per_second": round(images * epochs / seconds, 1), "last_epoch_loss": round(last_loss, 5),
             "train_images": images, "epochs": epochs}

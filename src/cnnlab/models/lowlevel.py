@@ -17,7 +17,7 @@ Example:
     >>> cnn = DigitCNN(epochs=1, random_seed=27)  # doctest: +SKIP
     >>> cnn.train((norm.apply(data.x_train[:50000]), data.y_train[:50000]),
     ...           validation_set=(norm.apply(data.x_train[50000:]), data.y_train[50000:]))  # doctest: +SKIP
-    Epoch 01: Training Avg. Loss: 0.1950, Validation Acc: 0.9750
+    Epoch 01: Training Avg. Loss: 0.4055, Validation Acc: 0.9717
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class DigitCNN:
             raise ConfigError(f"learning_rate {learning_rate!r} is out of range: use a number > 0")
         if not 0 <= dropout < 1:
             raise ConfigError(f"dropout {dropout!r} is out of range: use a probability of dropping in [0, 1)")
-        if random_seed is not None and (not isinstance(random_seed, int) or random_seed < 0):
+        if random_seed is not None and (not _is_int(random_seed) or random_seed < 0):
             raise ConfigError(f"random_seed must be a whole number >= 0 or None, got {random_seed!r}")
 
         self.batchsize = batchsize
@@ -91,7 +91,7 @@ class DigitCNN:
         self.random_seed = random_seed
         self.verbose = verbose
         # one 31-bit seed drives everything random (TensorFlow's stateless ops take int32/int64 pairs)
-        seed = (random_seed if random_seed is not None else int(np.random.SeedSequence().entropy)) % 2**31
+        seed = int(random_seed if random_seed is not None else np.random.SeedSequence().entropy) % 2**31
         # a variable, so checkpoints carry it and a loaded model goes on shuffling and dropping as it would have
         self._seed_var = tf.Variable(seed, dtype=tf.int64, trainable=False, name="random_seed")
         self.history = _empty_history()
@@ -347,8 +347,12 @@ def _shape(shape: tf.TensorShape) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _check_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not _is_int(value) or value < 1:
         raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
