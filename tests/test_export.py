@@ -93,12 +93,16 @@ def test_savedmodel_has_what_tf_serving_needs(exported, reference):
     assert [d.size for d in image_input.tensor_shape.dim] == [-1, 28, 28]
     assert set(signature.outputs) == {"probabilities", "class_id"}
 
-    # A REST body {"instances": [...]} is a JSON list of 28x28 integer lists; feed one through JSON.
+    # Run it the way a model server does: a graph session over the MetaGraph's tensor names (the TF1
+    # loader), fed a REST body {"instances": [...]}, a JSON list of 28x28 integer lists.
     images, _, keras_probs = reference
     body = json.loads(json.dumps({"instances": images[:3].reshape(3, 28, 28).tolist()}))
-    served = tf.saved_model.load(path).signatures["serving_default"](
-        images=tf.constant(body["instances"], dtype=tf.uint8))
-    np.testing.assert_array_equal(served["class_id"].numpy(), keras_probs[:3].argmax(axis=1))
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        loaded = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        served = loaded.signature_def["serving_default"]
+        class_ids = session.run(served.outputs["class_id"].name,
+                                {served.inputs["images"].name: np.asarray(body["instances"], np.uint8)})
+    np.testing.assert_array_equal(class_ids, keras_probs[:3].argmax(axis=1))
 
 
 def test_load_exported_finds_the_highest_version_like_tf_serving(run, exported, reference):

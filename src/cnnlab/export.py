@@ -69,16 +69,17 @@ def export_run(run, format: str, out: str | os.PathLike | None = None, quantize:
         overwrite: replace an earlier export at ``out``.
 
     Returns:
-        ``{"format", "quantize", "path", "size_bytes", "seconds", "check": {...}}`` where ``check`` holds
+        ``{"run_dir", "format", "quantize", "path", "size_bytes", "seconds", "check": {...}}`` where
+        ``seconds`` is the conversion, writing and check (not loading TensorFlow) and ``check`` holds
         ``num_images``, ``max_prob_diff``, ``keras_accuracy``, ``export_accuracy``, ``agreement``,
         ``criterion`` and ``passed``.
     """
     _check_options(format, quantize)
     target = Path(out) if out is not None else default_export_path(run, format, quantize)
     _check_target(target, format, overwrite)
-    started = time.perf_counter()
     model, normalizer = run.load_model(), run.normalizer
     test_images, test_labels, train_images = _parity_and_calibration_images(run, data_dir, quantize)
+    started = time.perf_counter()  # conversion, writing and the check; not TensorFlow's import
 
     with _staging(target) as staging:
         try:
