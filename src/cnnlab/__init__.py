@@ -40,6 +40,10 @@ _API = {
     "write_comparison": "cnnlab.viz.compare",
     "DigitCNN": "cnnlab.models.lowlevel",
     "preprocess_image": "cnnlab.images.preprocess",
+    "SearchSpec": "cnnlab.tuning.search",
+    "run_search": "cnnlab.tuning.search",
+    "run_repeat": "cnnlab.tuning.repeat",
+    "compare_groups": "cnnlab.tuning.stats",
 }
 
 __all__ = sorted(_API)

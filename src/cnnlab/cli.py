@@ -12,7 +12,7 @@ import sys
 
 from cnnlab.errors import CnnlabError
 
-COMMANDS = ("data", "models", "train", "evaluate", "report", "compare")
+COMMANDS = ("data", "models", "train", "evaluate", "report", "compare", "search", "repeat")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,6 +17,7 @@ from cnnlab.data.sources import Dataset, load_dataset
 from cnnlab.errors import RunError
 from cnnlab.models.registry import create_model
 from cnnlab.runtime import library_versions, machine_info, seed_everything, set_precision
+from cnnlab.training import distribute
 from cnnlab.training.callbacks import restore_seed_generator_states, save_model_atomically
 from cnnlab.training.run import Run, prepare_run_dir
 
@@ -54,11 +55,15 @@ def train(
     data_dir: str | os.PathLike | None = None,
     dataset: Dataset | None = None,
     callbacks: Sequence[Any] = (),
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Run:
     """Train ``config`` into ``run_dir`` and evaluate on the test set; returns the Run.
 
     With ``resume`` the run continues after its last completed epoch, with the optimizer state, the data order
     and the history it had. ``callbacks`` are extra Keras callbacks (the CLI's progress display).
+    ``validation_data=(x_val, y_val)`` (raw uint8 images) replaces the config's validation split: all of the
+    dataset's (limited) training images are trained on (k-fold cross-validation passes its folds this way).
+    With ``config.distribute`` set, only the chief writes ``run_dir`` (see ``cnnlab.training.distribute``).
 
     Example:
         >>> run = train(TrainConfig.from_recipe("default", epochs=1, limit=2000), "runs/quick")  # doctest: +SKIP
@@ -66,8 +71,10 @@ def train(
         True
     """
     config.validate()
+    placement = distribute.get_placement(config.distribute)  # first: multi-worker needs TF untouched
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    run = prepare_run_dir(run_dir, resume, overwrite)
+    own_dir = distribute.writable_run_dir(run_dir, placement, resume)  # non-chief workers: a private copy
+    run = prepare_run_dir(own_dir, resume, overwrite)
     if resume and run.config != config:
         raise RunError(f"--resume with a changed config ({'; '.join(run.config.differences(config))})")
 
@@ -75,22 +82,31 @@ def train(
     seed_everything(config.seed)
     set_precision(config.precision)
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
-    splits = _split(config, data)
+    splits = _split(config, data, validation_data)
     normalizer = run.normalizer if resume else Normalizer.fit(config.normalization, splits.x_train)
-    steps = steps_per_epoch(len(splits.x_train), config.batch_size)
-    model = compile_model(config, steps)
+    scaled = distribute.scale_for_replicas(config, placement.replicas)  # global batch and learning rate
+    steps = steps_per_epoch(len(splits.x_train), scaled.batch_size)
+    with placement.scope():
+        model = compile_model(scaled, steps)
 
     history, best, first_epoch = [], None, 0
     if resume:
-        history, best, first_epoch = _restore(run, model)
+        with placement.scope():
+            history, best, first_epoch = _restore(run, model)
     else:
         run.write_json("config.json", config.to_dict())
         run.write_json("normalizer.json", normalizer.to_dict())
     manifest = _manifest(run, config, data, model, session_start, resume)
+    manifest["distribute"] = placement.describe()
     run.write_json("manifest.json", manifest)
 
     if first_epoch < config.epochs:
-        _fit(run, config, model, normalizer, splits, steps, first_epoch, history, best, callbacks)
+        with placement.scope():
+            _fit(run, scaled, model, normalizer, splits, steps, first_epoch, history, best, callbacks,
+                 distribute.fit_function(model, scaled, placement))
+    if not placement.is_chief:
+        distribute.discard_worker_dir(own_dir, placement)
+        return Run(run_dir)  # the chief's run, on storage shared by the workers
     final_model = run.load_model("latest")
     save_model_atomically(final_model, run.model_path)
 
@@ -147,15 +163,17 @@ def _loss(config: TrainConfig):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def _split(config: TrainConfig, data: Dataset) -> _Splits:
+def _split(config: TrainConfig, data: Dataset, validation_data: tuple | None = None) -> _Splits:
     x, y = data.x_train, data.y_train
     if config.limit is not None:
         x, y = x[:config.limit], y[:config.limit]
+    if validation_data is not None:
+        return _Splits(x, y, *validation_data)
     return _Splits(*split_validation(x, y, config.val_split, config.val_mode, config.seed))
 
 
 def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _Splits, steps: int,
-         first_epoch: int, history: list, best: dict | None, callbacks: Sequence[Any]) -> None:
+         first_epoch: int, history: list, best: dict | None, callbacks: Sequence[Any], fit=None) -> None:
     import keras
 
     from cnnlab.training.callbacks import RunRecorder
@@ -172,9 +190,9 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
             val_data = val_data.map(lambda x, y: (x, _one_hot(y)))
     recorder = RunRecorder(run, len(splits.x_train), history, best)
     board = keras.callbacks.TensorBoard(log_dir=str(run.path / "logs"), write_graph=True, update_freq="epoch")
-    model.fit(train_data, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-              validation_data=val_data, verbose=0, shuffle=False,
-              callbacks=[recorder, board, keras.callbacks.TerminateOnNaN(), *callbacks])
+    (fit or model.fit)(train_data, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                       validation_data=val_data, verbose=0, shuffle=False,
+                       callbacks=[recorder, board, keras.callbacks.TerminateOnNaN(), *callbacks])
     if recorder.rows and recorder.rows[-1]["loss"] is not None and not np.isfinite(recorder.rows[-1]["loss"]):
         raise RunError(f"training diverged (loss is {recorder.rows[-1]['loss']}); lower --learning-rate")
 

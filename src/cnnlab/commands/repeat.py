@@ -1,0 +1,73 @@
+"""``cnnlab repeat``: one training config over several seeds; mean +- std and a 95 % interval of test accuracy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cnnlab.commands._output import note, percent, print_json, print_table
+from cnnlab.commands.train import _CONFIG_FLAGS, _HELP, _parse_options
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "repeat", help="train one config with several seeds (a repeat group)",
+        description="Train the same config once per seed into DIR/seed-<s>, then report the mean, standard "
+                    "deviation and 95 %% t-interval of test accuracy. Compare two groups with "
+                    "'cnnlab compare A B' (Welch's t-test).")
+    parser.add_argument("--seeds", type=int, default=5, metavar="N", help="how many seeds (default 5)")
+    parser.add_argument("--recipe", default=None, help="default (fast, accurate) or seed (the tutorial's own)")
+    for field, kind in _CONFIG_FLAGS.items():
+        help_text = _HELP[field] + ("; the first of the N seeds (default 0)" if field == "seed" else "")
+        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
+                            help=help_text)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model option, e.g. dense_units=512 (repeatable)")
+    parser.add_argument("--out", metavar="DIR", help="the group directory (default runs/repeat-<dataset>-<model>-<time>)")
+    parser.add_argument("--resume", action="store_true", help="continue the group in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace the group in --out")
+    parser.add_argument("--data-dir", metavar="DIR", help="a folder with the four IDX files")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from cnnlab.config import TrainConfig
+    from cnnlab.data.prep import steps_per_epoch
+    from cnnlab.tuning.repeat import run_repeat
+
+    explicit = {field: getattr(args, field) for field in _CONFIG_FLAGS}
+    if args.option:
+        explicit["model_options"] = _parse_options(args.option)
+    config = TrainConfig.from_recipe(args.recipe or "default", **explicit)
+    seeds = list(range(config.seed, config.seed + args.seeds))
+    out = args.out or f"runs/repeat-{config.dataset}-{config.model}-{config.recipe}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+
+    def callbacks_for(seed: int) -> list:
+        if args.quiet:
+            return []
+        from cnnlab.progress import TrainingProgress
+
+        note(f"seed {seed} ({seeds.index(seed) + 1} of {len(seeds)}) into {out}/seed-{seed}")
+        images = max((min(config.limit or 60000, 60000)) - config.val_split, 1)
+        return [TrainingProgress(config.epochs, steps_per_epoch(images, config.batch_size))]
+
+    try:
+        group = run_repeat(config, seeds, out, resume=args.resume, overwrite=args.overwrite,
+                           data_dir=args.data_dir, callbacks_for=callbacks_for)
+    except KeyboardInterrupt:
+        note(f"interrupted; continue with the same command and --resume --out {out}")
+        return 130
+    if args.json:
+        print_json({"group_dir": out, **group})
+        return 0
+    print_table([(r["seed"], r["run_dir"], percent(r["val_accuracy"]), percent(r["test_accuracy"]),
+                  f"{r['wall_seconds'] or 0:.0f} s") for r in group["runs"]],
+                ["seed", "run", "val acc", "test acc", "wall"])
+    stats = group["test_accuracy"]
+    low, high = stats["ci95"]
+    print()
+    print(f"test accuracy over {stats['n']} seeds: {percent(stats['mean'])} +- {100 * stats['std']:.2f} pts (std); "
+          f"95 % interval [{percent(low)}, {percent(high)}]")
+    note(f"wrote {out}/group.json")
+    return 0

@@ -1,0 +1,108 @@
+"""``cnnlab search``: a hyperparameter grid, k-fold cross-validated on the training images, as a table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from cnnlab.commands._output import note, percent, print_json, print_table
+from cnnlab.commands.train import _CONFIG_FLAGS, _HELP, _parse_options
+
+# The search makes its own folds, so the validation-split options of 'train' do not apply; --limit is the subset.
+_FLAGS = {k: v for k, v in _CONFIG_FLAGS.items() if k not in ("val_split", "val_mode", "limit")}
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "search", help="grid search with stratified k-fold cross-validation",
+        description="Train every combination of the grid on K stratified folds of the training images (the "
+                    "test set is never used) and rank them by mean validation accuracy. A killed search "
+                    "continues with --resume, skipping finished folds.")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                        help="a config option or model option and its values (repeatable), e.g. "
+                             "--grid learning_rate=1e-3,3e-3 --grid dropout=0,0.5")
+    parser.add_argument("--folds", type=int, default=3, metavar="K", help="cross-validation folds (default 3)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="search on the first N training images (default all)")
+    parser.add_argument("--recipe", default=None, help="default or seed: the settings the grid starts from")
+    for field, kind in _FLAGS.items():
+        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
+                            help=_HELP[field])
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a fixed model option, e.g. dense_units=128 (repeatable)")
+    parser.add_argument("--refit", action="store_true",
+                        help="train the best combination on all the training images and evaluate it on the test set")
+    parser.add_argument("--out", metavar="DIR", help="the search directory (default runs/search-<dataset>-<model>-<time>)")
+    parser.add_argument("--resume", action="store_true", help="continue the search in --out, skipping finished folds")
+    parser.add_argument("--overwrite", action="store_true", help="replace the search in --out")
+    parser.add_argument("--data-dir", metavar="DIR", help="a folder with the four IDX files")
+    parser.add_argument("--quiet", action="store_true", help="no line per finished fold")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from cnnlab.config import TrainConfig
+    from cnnlab.errors import ConfigError
+    from cnnlab.tuning.search import SearchSpec, parse_grid, run_search
+
+    explicit = {field: getattr(args, field) for field in _FLAGS}
+    if args.option:
+        explicit["model_options"] = _parse_options(args.option)
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"limit {args.limit} is out of range: use a number of images >= 1")
+    base = TrainConfig.from_recipe(args.recipe or "default", **explicit)
+    spec = SearchSpec(base, parse_grid(args.grid), args.folds, args.limit).validate()
+    out = args.out or f"runs/search-{base.dataset}-{base.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    total = len(spec.combinations()) * spec.folds
+    if not args.quiet:
+        note(f"searching {len(spec.combinations())} combinations x {spec.folds} folds of {base.model} on "
+             f"{base.dataset} into {out}")
+    done = []
+
+    def on_fold(row: dict) -> None:
+        done.append(row)
+        if not args.quiet:
+            note(f"[{len(done)}/{total}] fold {row['fold'] + 1} of {row['label']}: "
+                 f"val acc {percent(row['val_accuracy'])} in {row['seconds']:.0f} s")
+
+    try:
+        result = run_search(spec, out, resume=args.resume, overwrite=args.overwrite, refit=args.refit,
+                            data_dir=args.data_dir, on_fold=on_fold)
+    except KeyboardInterrupt:
+        note(f"interrupted; continue with the same command and --resume --out {out}")
+        return 130
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    _print_result(result)
+    return 0
+
+
+def _print_result(result) -> None:
+    summary = result.summary
+    print_table([(int(r["rank"]), r["label"], percent(r["mean_val_accuracy"]), _points(r["std_val_accuracy"]),
+                  int(r["folds"]), f"{r['seconds_per_fold']:.1f} s", _points(-r["margin"]) if r["rank"] > 1 else "best")
+                 for _, r in summary.iterrows()],
+                ["rank", "combination", "mean val acc", "std", "folds", "time/fold", "vs best"])
+    margin = result.to_dict()["margin"]
+    print()
+    best = summary.iloc[0]
+    print(f"best: {best['label']} with {percent(best['mean_val_accuracy'])} +- {_points(best['std_val_accuracy'])} "
+          f"over {int(best['folds'])} folds")
+    if margin:
+        p_value = margin["p_value"]
+        p_text = "n/a" if p_value is None or math.isnan(p_value) else f"{p_value:.3f}"
+        print(f"margin over the runner-up ({margin['runner_up']}): {_points(margin['difference'])} "
+              f"(paired t-test over {margin['paired_folds']} folds: p = {p_text})")
+    if result.refit:
+        print(f"refit on all training images: test accuracy {percent(result.refit['test_accuracy'])} "
+              f"({result.refit['run_dir']})")
+    note(f"wrote {result.path}/results.csv, summary.csv, summary.png")
+
+
+def _points(value: float | None) -> str:
+    """An accuracy difference in percentage points."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * value:+.2f} pts" if value < 0 else f"{100 * value:.2f} pts"

@@ -1,0 +1,167 @@
+"""Repeat groups: one config trained with several seeds, to see how much of a result is noise.
+
+A repeat group is a directory holding one run per seed and ``group.json``::
+
+    group.json    the config (its seed is the first one), the seeds, each run's test accuracy, and
+                  mean +- std with the 95 % Student-t interval of the test accuracy
+    seed-0/       a normal run directory (everything that takes a run takes it)
+    seed-1/ ...
+
+``group.json`` is rewritten after every finished run, so a killed group resumes where it stopped.
+Two groups are compared with :func:`cnnlab.tuning.stats.compare_groups` (``cnnlab compare A B``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from cnnlab.config import TrainConfig
+from cnnlab.errors import ConfigError, RunError
+
+GROUP_VERSION = 1
+
+
+def is_repeat_group(path: str | os.PathLike) -> bool:
+    return (Path(path) / "group.json").is_file()
+
+
+def load_group(path: str | os.PathLike) -> dict[str, Any]:
+    """The parsed ``group.json`` of a repeat group; RunError if ``path`` is not one."""
+    file = Path(path) / "group.json"
+    if not file.is_file():
+        raise RunError(f"{path} is not a repeat group (no group.json); pass a directory written by 'cnnlab repeat'")
+    try:
+        group = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{file} is not valid JSON ({err}); the repeat group is damaged") from None
+    if group.get("cnnlab_repeat_group") != GROUP_VERSION or "runs" not in group:
+        raise RunError(f"{file} is not a cnnlab repeat group file")
+    return group
+
+
+def run_repeat(
+    config: TrainConfig,
+    seeds: Sequence[int],
+    out_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    dataset=None,
+    callbacks_for: Callable[[int], Sequence[Any]] | None = None,
+    on_run: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``config`` once per seed into ``out_dir/seed-<s>``; returns the group summary (``group.json``).
+
+    ``callbacks_for(seed)`` gives extra Keras callbacks for that seed's run (a progress display);
+    ``on_run(entry)`` is called after each finished run.
+
+    Example:
+        >>> group = run_repeat(TrainConfig.from_recipe("default", epochs=1, limit=3000), [0, 1, 2], "runs/rep")  # doctest: +SKIP
+        >>> group["test_accuracy"]["mean"], group["test_accuracy"]["ci95"]  # doctest: +SKIP
+    """
+    from cnnlab.data.sources import load_dataset
+    from cnnlab.training.fit import train
+    from cnnlab.training.run import Run
+
+    seeds = _check_seeds(seeds, config)
+    path = _prepare(Path(out_dir), config, seeds, resume, overwrite)
+    data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
+    entries = []
+    for seed in seeds:
+        run_dir = path / f"seed-{seed}"
+        if not (run_dir / "metrics.json").exists():
+            is_run = (run_dir / "config.json").is_file()
+            if run_dir.exists() and not is_run:
+                shutil.rmtree(run_dir)  # killed before its first file
+            extra = callbacks_for(seed) if callbacks_for else ()
+            train(config.replace(seed=seed), run_dir, resume=is_run, dataset=data, callbacks=extra)
+            entry = _entry(Run.load(run_dir), seed, path)
+            if on_run is not None:
+                on_run(entry)
+        else:
+            entry = _entry(Run.load(run_dir), seed, path)
+        entries.append(entry)
+        _write_group(path, config, seeds, entries)
+    return load_group(path)
+
+
+def group_summary(config: TrainConfig, seeds: Sequence[int], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The content of ``group.json``: the runs and the mean, std and 95 % interval of their test accuracy."""
+    from cnnlab.tuning.stats import mean_interval
+
+    accuracies = [e["test_accuracy"] for e in entries if e.get("test_accuracy") is not None]
+    config_values = config.to_dict()
+    config_values.pop("seed")
+    return {
+        "cnnlab_repeat_group": GROUP_VERSION,
+        "config": config_values,
+        "seeds": list(seeds),
+        "finished": len(entries),
+        "runs": entries,
+        "test_accuracy": mean_interval(accuracies),
+    }
+
+
+def _entry(run, seed: int, group_dir: Path) -> dict[str, Any]:
+    summary = run.summary()
+    return {"seed": seed, "run_dir": str(run.path.relative_to(group_dir)),
+            "test_accuracy": summary["test_accuracy"], "test_loss": (run.metrics or {}).get("loss"),
+            "val_accuracy": summary["val_accuracy"], "wall_seconds": summary["wall_seconds"]}
+
+
+def _write_group(path: Path, config: TrainConfig, seeds: Sequence[int], entries: list[dict[str, Any]]) -> None:
+    from cnnlab.training.run import atomic_write_text
+
+    text = json.dumps(_without_nan(group_summary(config, seeds, entries)), indent=2, allow_nan=False)
+    atomic_write_text(path / "group.json", text + "\n")
+
+
+def _without_nan(value: Any) -> Any:
+    """JSON has no NaN: an undefined statistic (one finished run has no std) is written as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def _check_seeds(seeds: Sequence[int], config: TrainConfig) -> list[int]:
+    seeds = list(seeds)
+    if len(seeds) < 2:
+        raise ConfigError(f"seeds: a repeat group needs at least 2 seeds, got {len(seeds)}")
+    if len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(f"seeds {seeds} must be distinct whole numbers >= 0")
+    if config.distribute == "multiworker":
+        raise ConfigError("repeat trains several models in one process; use --distribute none or mirrored")
+    return seeds
+
+
+def _prepare(path: Path, config: TrainConfig, seeds: list[int], resume: bool, overwrite: bool) -> Path:
+    if is_repeat_group(path):
+        if overwrite:
+            shutil.rmtree(path)
+        elif not resume:
+            raise RunError(f"{path} already holds a repeat group; pass --resume to continue it or --overwrite "
+                           "to replace it")
+        else:
+            stored = load_group(path)
+            expected = group_summary(config, seeds, [])
+            if stored["config"] != expected["config"] or stored["seeds"] != expected["seeds"]:
+                raise RunError(f"{path} holds a different repeat group; resume it with the same options or "
+                               "choose another --out")
+            return path
+    elif resume:
+        raise RunError(f"nothing to resume: {path} is not a repeat group; drop --resume to start one")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise RunError(f"{path} exists and is not a repeat group; choose another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    _write_group(path, config, seeds, [])
+    return path

@@ -1,0 +1,111 @@
+"""Is a difference larger than the noise? Means with t-intervals, Welch's t-test, paired tests over folds.
+
+Accuracy differs from seed to seed (initialization, data order, dropout), so one run of each of two configs
+says little. These helpers turn a few repeated measurements into a mean, a 95 % interval and a p-value,
+with SciPy doing the statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+ALPHA = 0.05  # a difference is called significant when p < ALPHA
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+    """Mean, sample standard deviation and the Student-t confidence interval of the mean.
+
+    Example:
+        >>> stats = mean_interval([0.97, 0.98, 0.99])
+        >>> round(stats["mean"], 3), round(stats["std"], 3), [round(v, 3) for v in stats["ci95"]]
+        (0.98, 0.01, [0.955, 1.005])
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    if n < 2:
+        return {"n": n, "mean": mean, "std": math.nan, "half_width": math.nan, "ci95": [math.nan, math.nan]}
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n))
+    return {"n": n, "mean": mean, "std": std, "half_width": half, "ci95": [mean - half, mean + half]}
+
+
+def welch_test(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> dict[str, Any]:
+    """Welch's t-test of mean(b) - mean(a) (no equal-variance assumption) with its 95 % interval."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Welch's t-test needs at least two measurements in each group")
+    with warnings.catch_warnings():  # identical groups: SciPy warns about precision, the answer is still p = 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.ttest_ind(b, a, equal_var=False)
+        low, high = result.confidence_interval(0.95)
+    p_value = float(result.pvalue)
+    return {
+        "difference": float(b.mean() - a.mean()),
+        "ci95": [float(low), float(high)],
+        "t": float(result.statistic),
+        "df": float(result.df),
+        "p_value": p_value,
+        "alpha": alpha,
+        "significant": bool(p_value < alpha),  # NaN (both groups constant) compares False
+    }
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Paired t-test of b - a, for two configs measured on the same folds; p is NaN with fewer than 2 pairs."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    difference = float((b - a).mean()) if len(a) else math.nan
+    if len(a) < 2 or np.allclose(a, b):
+        return {"difference": difference, "t": math.nan, "p_value": math.nan}
+    result = stats.ttest_rel(b, a)
+    return {"difference": difference, "t": float(result.statistic), "p_value": float(result.pvalue)}
+
+
+def compare_groups(dir_a: str | os.PathLike, dir_b: str | os.PathLike, alpha: float = ALPHA) -> dict[str, Any]:
+    """Compare the test accuracy of two repeat groups (``cnnlab repeat``) with Welch's t-test.
+
+    Returns both groups' summaries, the difference ``b - a`` of mean test accuracy with its 95 % interval,
+    the p-value, and whether the difference exceeds the seed-to-seed noise (``p < alpha``).
+
+    Example:
+        >>> result = compare_groups("runs/dropout-0", "runs/dropout-0.5")  # doctest: +SKIP
+        >>> result["difference"], result["p_value"], result["significant"]
+    """
+    from cnnlab.tuning.repeat import load_group
+
+    group_a, group_b = load_group(dir_a), load_group(dir_b)
+    acc_a, acc_b = _accuracies(group_a, dir_a), _accuracies(group_b, dir_b)
+    test = welch_test(acc_a, acc_b, alpha)
+    return {
+        "a": {"group": str(dir_a), "config": group_a["config"], **mean_interval(acc_a)},
+        "b": {"group": str(dir_b), "config": group_b["config"], **mean_interval(acc_b)},
+        "differences": _config_differences(group_a["config"], group_b["config"]),
+        "metric": "test_accuracy",
+        "test": "Welch's t-test (scipy.stats.ttest_ind, equal_var=False)",
+        **test,
+    }
+
+
+def _accuracies(group: dict[str, Any], path) -> list[float]:
+    from cnnlab.errors import RunError
+
+    values = [r["test_accuracy"] for r in group["runs"] if r.get("test_accuracy") is not None]
+    if len(values) < 2:
+        raise RunError(f"{path} has {len(values)} finished run(s); a comparison needs at least 2 seeds a group "
+                       "(finish it with 'cnnlab repeat --resume')")
+    return values
+
+
+def _config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
