@@ -93,7 +93,8 @@ def main() -> None:
             record(bench_keras(data, args.epochs, args.limit, args.seed, Path(tmp) / "run"))
     for r in results:
         print(f"{r['model']:32s} test acc {100 * r['test_accuracy']:.2f} %  "
-              f"{r['train_seconds']:8.1f} s  ({r['seconds_per_epoch']:.1f} s/epoch, {r['images_per_second']:.0f} img/s)")
+              f"{r['train_seconds']:8.1f} s  ({r['seconds_per_epoch']:.1f} s/epoch, "
+              f"{r['images_per_second']:.0f} img/s, {r['cpu_seconds']:.0f} CPU s)")
 
 
 if __name__ == "__main__":

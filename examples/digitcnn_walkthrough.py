@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a folder of MNIST IDX files (default: cnnlab's verified bundled copy)")
     parser.add_argument("--own-digits", type=Path, default=None,
                         help="a folder of your own digit images; a leading digit in a file name is its label")
-    parser.add_argument("--out", type=Path, default=Path("digitcnn-walkthrough"), help="folder for figures, logs, model")
+    parser.add_argument("--out", type=Path, default=Path("digitcnn-walkthrough"),
+                        help="folder for the figures, the TensorBoard logs and the saved model")
     parser.add_argument("--seed", type=int, default=27, help="the tutorial's random_seed")
     args = parser.parse_args(argv)
     if args.epochs < 1 or (args.limit is not None and args.limit < 100):

@@ -106,7 +106,8 @@ class DigitCNN:
         """Create the variables by tracing the network once on a ``(?, 28, 28, 1)`` input (printing it)."""
         self._build_log = set()
         try:
-            self._logits_fn = tf.function(self._logits_graph, input_signature=[_IMAGE_SPEC])
+            # autograph=False: the graph has no tensor-dependent Python control flow to convert
+            self._logits_fn = tf.function(self._logits_graph, input_signature=[_IMAGE_SPEC], autograph=False)
             self._logits_fn.get_concrete_function()  # the trace creates the variables and prints each layer
         finally:
             self._build_log = None
@@ -167,7 +168,8 @@ class DigitCNN:
             # inside the layer's name scope already, so "_weights" becomes "conv_1/_weights"
             variable = tf.Variable(self._initial_value(name, shape, len(self.variables)), name=name.split("/")[-1])
         self.variables[name] = variable
-        self._say_building(f"<tf.Variable '{variable.name}' shape={_shape(variable.shape)} dtype={variable.dtype.name}>")
+        shape, dtype = _shape(variable.shape), variable.dtype.name
+        self._say_building(f"<tf.Variable '{variable.name}' shape={shape} dtype={dtype}>")
         return variable
 
     def _initial_value(self, name: str, shape: list[int], index: int) -> tf.Tensor:
@@ -193,7 +195,8 @@ class DigitCNN:
         # TF1's AdamOptimizer used epsilon 1e-8 (Keras's default is 1e-7)
         self._optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate, epsilon=1e-8)
         self._optimizer.build(self.trainable_variables)
-        self._train_step_fn = tf.function(self._train_step, input_signature=[_IMAGE_SPEC, _LABEL_SPEC])
+        self._train_step_fn = tf.function(self._train_step, input_signature=[_IMAGE_SPEC, _LABEL_SPEC],
+                                          autograph=False)
 
     @property
     def _seed(self) -> int:
@@ -357,7 +360,7 @@ def _check_int(name: str, value: object) -> None:
 
 
 def _check_images(X: object, what: str) -> np.ndarray:
-    """Images as float32 ``(N, 28, 28, 1)``; anything but uint8/float ``(N, 784)`` or ``(N, 28, 28[, 1])`` is refused."""
+    """Images as float32 ``(N, 28, 28, 1)``; refuses all but uint8/float ``(N, 784)`` or ``(N, 28, 28[, 1])``."""
     x = np.asarray(X)
     if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"{what} has dtype {x.dtype}; DigitCNN takes uint8 or float images")
