@@ -19,8 +19,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from cnnlab.tuning.repeat import is_repeat_group
     from cnnlab.viz.compare import RESULT_COLUMNS, compare_runs, format_value, write_comparison
 
+    if len(args.runs) == 2 and all(is_repeat_group(path) for path in args.runs):
+        return _compare_groups(args)
     comparison = compare_runs(args.runs)
     html = write_comparison(comparison, args.out)
     if args.json:
@@ -31,4 +34,34 @@ def run(args) -> int:
                  for label, result in zip(comparison.labels, comparison.results)],
                 ["run", *(RESULT_COLUMNS[k][0] for k in shown)])
     note(f"wrote {html}")
+    return 0
+
+
+def _compare_groups(args) -> int:
+    """Two repeat groups ('cnnlab repeat'): is the difference of mean test accuracy larger than the noise?"""
+    import json
+    from pathlib import Path
+
+    from cnnlab.commands._output import percent
+    from cnnlab.tuning.stats import compare_groups
+
+    result = compare_groups(*args.runs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "welch.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.json:
+        print_json(result)
+        return 0
+    print_table([(name, result[key]["n"], percent(result[key]["mean"]), f"{100 * result[key]['std']:.2f} pts",
+                  f"[{percent(result[key]['ci95'][0])}, {percent(result[key]['ci95'][1])}]")
+                 for key, name in (("a", args.runs[0]), ("b", args.runs[1]))],
+                ["group", "seeds", "mean test acc", "std", "95 % interval"])
+    verdict = "larger" if result["significant"] else "not larger"
+    low, high = result["ci95"]
+    print(f"\ndifference (second - first): {100 * result['difference']:+.2f} pts, 95 % interval "
+          f"[{100 * low:+.2f}, {100 * high:+.2f}] pts; Welch's t-test p = {result['p_value']:.3g}: "
+          f"{verdict} than the seed-to-seed noise (alpha {result['alpha']})")
+    if result["differences"]:
+        print("configs differ in: " + "; ".join(result["differences"]))
+    note(f"wrote {out / 'welch.json'}")
     return 0

@@ -52,6 +52,7 @@ def run(args) -> int:
         images = max((min(config.limit or 60000, 60000)) - config.val_split, 1)
         return [TrainingProgress(config.epochs, steps_per_epoch(images, config.batch_size))]
 
+    _quiet_tensorflow(args)
     try:
         group = run_repeat(config, seeds, out, resume=args.resume, overwrite=args.overwrite,
                            data_dir=args.data_dir, callbacks_for=callbacks_for)
@@ -71,3 +72,11 @@ def run(args) -> int:
           f"95 % interval [{percent(low)}, {percent(high)}]")
     note(f"wrote {out}/group.json")
     return 0
+
+
+def _quiet_tensorflow(args) -> None:
+    """Many models in one process make TensorFlow warn about retracing; that is expected here."""
+    if not getattr(args, "debug", False):
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")

@@ -66,6 +66,7 @@ def run(args) -> int:
             note(f"[{len(done)}/{total}] fold {row['fold'] + 1} of {row['label']}: "
                  f"val acc {percent(row['val_accuracy'])} in {row['seconds']:.0f} s")
 
+    _quiet_tensorflow(args)
     try:
         result = run_search(spec, out, resume=args.resume, overwrite=args.overwrite, refit=args.refit,
                             data_dir=args.data_dir, on_fold=on_fold)
@@ -106,3 +107,11 @@ def _points(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{100 * value:+.2f} pts" if value < 0 else f"{100 * value:.2f} pts"
+
+
+def _quiet_tensorflow(args) -> None:
+    """Many models in one process make TensorFlow warn about retracing; that is expected here."""
+    if not getattr(args, "debug", False):
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")

@@ -47,13 +47,18 @@ def welch_test(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> 
     with warnings.catch_warnings():  # identical groups: SciPy warns about precision, the answer is still p = 1
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.ttest_ind(b, a, equal_var=False)
-        low, high = result.confidence_interval(0.95)
+    # The interval uses the same Welch-Satterthwaite degrees of freedom as the test.
+    var_a, var_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(var_a + var_b)
+    df = (var_a + var_b) ** 2 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1)) if se > 0 else math.nan
+    difference = float(b.mean() - a.mean())
+    half = float(stats.t.ppf(0.975, df) * se) if se > 0 else 0.0
     p_value = float(result.pvalue)
     return {
-        "difference": float(b.mean() - a.mean()),
-        "ci95": [float(low), float(high)],
+        "difference": difference,
+        "ci95": [difference - half, difference + half],
         "t": float(result.statistic),
-        "df": float(result.df),
+        "df": float(df),
         "p_value": p_value,
         "alpha": alpha,
         "significant": bool(p_value < alpha),  # NaN (both groups constant) compares False
