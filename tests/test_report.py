@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import re
 import shutil
@@ -23,13 +25,15 @@ def _copy_run(source: Path, target: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def reported(tiny_run, tmp_path_factory):
-    """A copy of the tiny run without metrics.json, reported once: (run dir, ReportResult)."""
-    from cnnlab.training.run import Run
-    from cnnlab.viz.report import write_report
+    """A copy of the tiny run without metrics.json, reported once by the CLI: (run dir, its --json output)."""
+    from cnnlab.cli import main
 
     run_dir = _copy_run(tiny_run.path, tmp_path_factory.mktemp("reported") / "tiny")
     (run_dir / "metrics.json").unlink()
-    return run_dir, write_report(Run.load(run_dir))
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["report", str(run_dir), "--image-index", "7", "--json"]) == 0
+    return run_dir, json.loads(stdout.getvalue())
 
 
 class _Page(HTMLParser):
@@ -54,17 +58,15 @@ def _parse(path: Path) -> _Page:
     return page
 
 
-def test_report_writes_html_and_every_png(tiny_run, tmp_path, cli):
-    run_dir = _copy_run(tiny_run.path, tmp_path / "tiny")
-    code, out, err = cli("report", str(run_dir), "--json")
-    assert code == 0, err
-    result = json.loads(out)
+def test_report_writes_html_and_every_png(reported):
+    run_dir, result = reported
     report = run_dir / "report"
     assert Path(result["report"]) == report / "report.html"
     names = {Path(p).name for p in result["figures"]}
     expected = {"samples", "learning_curves", "overfitting", "confusion_matrix", "predictions", "misclassified",
                 "filters_conv_1", "filters_conv_2", "outputs_conv_1", "outputs_conv_2", "calibration"}
     assert names == {f"{stem}.png" for stem in expected}  # digitcnn has two convolution layers
+    assert {p.name for p in report.glob("*.png")} == names
     for name in names:
         with Image.open(report / name) as image:
             assert image.format == "PNG" and image.width > 200 and image.height > 50
@@ -75,7 +77,9 @@ def test_report_writes_html_and_every_png(tiny_run, tmp_path, cli):
         assert source.startswith("data:image/png;base64,")
     embedded = {base64.b64decode(s.split(",", 1)[1]) for s in page.sources}
     assert embedded == {(report / name).read_bytes() for name in names}
-    assert not re.search(r"(src|href)=\"(https?:|//)", (report / "report.html").read_text())
+    text = (report / "report.html").read_text()
+    assert not re.search(r"(src|href)=\"(https?:|//)", text)
+    assert "test image 7 (chosen with --image-index)" in text
 
 
 def test_report_numbers_equal_cnnlab_evaluate(reported, cli):
@@ -84,23 +88,23 @@ def test_report_numbers_equal_cnnlab_evaluate(reported, cli):
     code, out, _ = cli("evaluate", str(run_dir), "--json")
     assert code == 0
     evaluated = json.loads(out)
-    assert result.metrics["accuracy"] == evaluated["accuracy"]
-    assert result.metrics["confusion_matrix"] == evaluated["confusion_matrix"]
+    assert result["test_accuracy"] == evaluated["accuracy"]
+    assert result["test_loss"] == evaluated["loss"]
 
-    values = _parse(result.html).values
+    html = run_dir / "report" / "report.html"
+    values = _parse(html).values
     summary = dict(v for v in values if v[0] in ("test_accuracy", "test_loss"))
     assert float(summary["test_accuracy"]) == evaluated["accuracy"]
     assert float(summary["test_loss"]) == evaluated["loss"]
     per_class = [(k, float(v)) for k, v in values if k in ("precision", "recall", "f1")]
     expected = [(k, c[k]) for c in evaluated["per_class"] for k in ("precision", "recall", "f1")]
     assert per_class == expected
-    text = result.html.read_text()
-    assert f"{100 * evaluated['accuracy']:.2f} % on 10,000 images" in text
+    assert f"{100 * evaluated['accuracy']:.2f} % on 10,000 images" in html.read_text()
 
 
 def test_report_html_shows_the_runs_summary(reported):
-    run_dir, result = reported
-    text = result.html.read_text()
+    run_dir, _ = reported
+    text = (run_dir / "report" / "report.html").read_text()
     config = json.loads((run_dir / "config.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     for expected in (config["dataset"], config["model"], config["recipe"], f"{manifest['params']:,}"):
@@ -109,13 +113,10 @@ def test_report_html_shows_the_runs_summary(reported):
         assert f"<th>{label}" in text
 
 
-def test_report_writes_tensorboard_images(tiny_run, tmp_path, cli):
+def test_report_writes_tensorboard_images(reported):
     import tensorflow as tf
 
-    run_dir = _copy_run(tiny_run.path, tmp_path / "tiny")
-    code, _, err = cli("report", str(run_dir), "--out", str(tmp_path / "elsewhere"), "--image-index", "7")
-    assert code == 0, err
-    assert (tmp_path / "elsewhere" / "report.html").exists() and not (run_dir / "report").exists()
+    run_dir, _ = reported
     tags = set()
     for events in (run_dir / "logs" / "report").glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(events)):

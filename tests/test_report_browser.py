@@ -41,9 +41,12 @@ def _image_states(page) -> list[dict]:
 
 
 def test_report_renders_with_every_image_loaded(browser, tiny_run, tmp_path, cli):
-    out = tmp_path / "report"
-    code, _, err = cli("report", str(tiny_run.path), "--out", str(out))
+    run_dir = tmp_path / tiny_run.path.name  # a copy: the report writes TensorBoard images into the run
+    shutil.copytree(tiny_run.path, run_dir, ignore=shutil.ignore_patterns("checkpoints", "report"))
+    out = tmp_path / "elsewhere"
+    code, _, err = cli("report", str(run_dir), "--out", str(out))
     assert code == 0, err
+    assert not (run_dir / "report").exists()  # --out moves the page and the PNGs
     page, requests = _open(browser, out / "report.html")
     images = _image_states(page)
     pngs = sorted(p.stem for p in out.glob("*.png"))
@@ -61,7 +64,7 @@ def test_report_renders_with_every_image_loaded(browser, tiny_run, tmp_path, cli
 
 def test_compare_page_renders_its_curves(browser, tiny_run, tmp_path, cli):
     other = tmp_path / "tiny-copy"
-    shutil.copytree(tiny_run.path, other)
+    shutil.copytree(tiny_run.path, other, ignore=shutil.ignore_patterns("checkpoints"))
     out = tmp_path / "compare"
     code, _, err = cli("compare", str(tiny_run.path), str(other), "--out", str(out))
     assert code == 0, err

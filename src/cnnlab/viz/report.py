@@ -44,6 +44,8 @@ class Figures:
 
 @dataclass
 class ReportResult:
+    """What ``write_report`` wrote, and the numbers it showed."""
+
     html: Path
     pngs: list[Path]
     metrics: dict[str, Any]
@@ -58,7 +60,15 @@ def write_report(run, out_dir: str | os.PathLike | None = None, image_index: int
                  data_dir: str | os.PathLike | None = None, tensorboard: bool = True) -> ReportResult:
     """Write ``report.html`` and one PNG per figure into ``out_dir`` (default ``RUN/report``).
 
-    ``image_index`` picks the test image whose convolution-layer outputs are shown.
+    Args:
+        run: the ``Run`` to report on.
+        out_dir: where the page and the PNGs go; TensorBoard images always go to ``RUN/logs/report``.
+        image_index: the test image whose convolution-layer outputs are shown.
+        data_dir: a folder with the four IDX files, as for ``cnnlab evaluate``.
+        tensorboard: also write the figures as TensorBoard image summaries.
+
+    Returns:
+        A ``ReportResult``: the HTML path, the PNG paths, the test metrics shown and the seconds taken.
     """
     from cnnlab.data.sources import load_dataset
     from cnnlab.evaluation import evaluate, predict_logits, softmax
@@ -78,10 +88,9 @@ def write_report(run, out_dir: str | os.PathLike | None = None, image_index: int
     out = Path(out_dir) if out_dir is not None else run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
     pngs = {stem: png_bytes(fig) for stem, (_, fig, _) in figures.items.items()}
-    paths = []
-    for stem, data_png in pngs.items():
-        paths.append(out / f"{stem}.png")
-        atomic_write(paths[-1], data_png)
+    paths = [out / f"{stem}.png" for stem in pngs]
+    for path, png in zip(paths, pngs.values()):
+        atomic_write(path, png)
     summary = run.summary() | {"test_accuracy": metrics["accuracy"], "test_loss": metrics["loss"]}
     page = render_html(run, summary, metrics, figures, pngs, image_index)
     html_path = out / "report.html"
