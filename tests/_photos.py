@@ -119,7 +119,7 @@ def to_16bit_grey(photo: np.ndarray) -> Image.Image:
     """The photo as a 16-bit greyscale PNG would hold it (mode I;16)."""
     grey = photo.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     values = np.clip(grey / 255.0 * 65535.0, 0, 65535).astype(np.uint16)
-    return Image.fromarray(values, "I;16")
+    return Image.fromarray(values)  # uint16 -> mode I;16
 
 
 def encode(image: Image.Image | np.ndarray, fmt: str = "PNG", **options) -> bytes:
@@ -128,3 +128,18 @@ def encode(image: Image.Image | np.ndarray, fmt: str = "PNG", **options) -> byte
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
+
+
+def images_run(tmp_path_factory):
+    """A digitcnn trained for one epoch on 10,000 MNIST images (shared by the image tests through the
+    session's temporary folder, so it is trained once): strong enough that photo predictions mean something."""
+    from cnnlab.config import TrainConfig
+    from cnnlab.data.sources import load_dataset
+    from cnnlab.training.fit import train
+    from cnnlab.training.run import Run
+
+    path = tmp_path_factory.getbasetemp() / "images-run"
+    if (path / "model.keras").exists():
+        return Run.load(path)
+    config = TrainConfig.from_recipe("default", epochs=1, limit=10000, val_split=500, seed=3)
+    return train(config, path, dataset=load_dataset("mnist", download=False))

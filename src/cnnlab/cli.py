@@ -12,7 +12,7 @@ import sys
 
 from cnnlab.errors import CnnlabError
 
-COMMANDS = ("data", "models", "train", "evaluate", "report", "compare", "search", "repeat")
+COMMANDS = ("data", "models", "train", "evaluate", "report", "compare", "export", "predict", "serve", "search", "repeat")
 
 
 class _Parser(argparse.ArgumentParser):

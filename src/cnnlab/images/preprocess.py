@@ -39,7 +39,7 @@ FRAME = 28
 # MNIST's stroke width relative to the digit's longest side (median of 2,000 training digits, measured with
 # _stroke_width on the 80-px crop, as here); thinner strokes are thickened towards it.
 MNIST_STROKE_RATIO = 0.11
-THICKEN_BELOW = 0.7  # thicken only strokes thinner than this fraction of MNIST's
+THICKEN_BELOW = 0.8  # thicken only strokes thinner than this fraction of MNIST's
 MIN_CONTRAST = 0.08  # ink must differ from the paper by 8 % of the paper's brightness (or of full range)
 
 
@@ -155,7 +155,7 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.dtype == np.uint8:
         return Image.fromarray(array)
     if array.ndim == 2 and array.dtype == np.uint16:
-        return Image.fromarray(array.astype(np.int32), "I")
+        return Image.fromarray(array)  # mode I;16
     values = array.astype(np.float64)
     top = 255.0 if values.max() > 1.0 else 1.0  # floats in [0, 1] or in [0, 255]
     return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
@@ -327,9 +327,12 @@ def _digits(ink: np.ndarray, noise: float) -> tuple[np.ndarray, tuple[float, flo
     crop = values[top:bottom, left:right]
     mid = _resize_longest(crop, MID_SIDE)
     width = _stroke_width(mid)
-    target = MNIST_STROKE_RATIO * max(mid.shape)
-    if width < THICKEN_BELOW * target:
-        mid = _thicken(mid, target - width)
+    if width < THICKEN_BELOW * MNIST_STROKE_RATIO * MID_SIDE:
+        # growing strokes by e also grows the digit by e, so solve (width + e) = ratio * (side + e)
+        extra = (MNIST_STROKE_RATIO * MID_SIDE - width) / (1 - MNIST_STROKE_RATIO)
+        mid = _thicken(mid, extra)
+        # a thin line loses contrast when shrunk: stretch its cores back to full ink
+        mid = np.clip(mid / max(float(np.percentile(mid[mid > 0.1], 90)), 1e-3), 0, 1)
     box = _resize_longest(mid, DIGIT_BOX)
     return _place_by_mass(box), (left, top, right, bottom)
 
@@ -346,7 +349,7 @@ def _stroke_width(image: np.ndarray) -> float:
 
 def _thicken(image: np.ndarray, extra: float) -> np.ndarray:
     """Grow strokes by ``extra`` pixels in width with a grey dilation by a disc (keeps the soft edges)."""
-    radius = extra / 2
+    radius = extra / 2 + 0.5  # a disc of radius r on the pixel grid adds about 2r - 1 to the width
     reach = int(np.ceil(radius))
     y, x = np.mgrid[-reach:reach + 1, -reach:reach + 1]
     disc = x ** 2 + y ** 2 <= radius ** 2 + 0.5
