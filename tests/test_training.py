@@ -25,7 +25,12 @@ def test_a_run_directory_holds_everything_that_rebuilds_and_traces_the_run(tiny_
     for name in ("config.json", "manifest.json", "normalizer.json", "history.csv", "metrics.json",
                  "model.keras", "checkpoints/best.keras", "checkpoints/latest.json"):
         assert (path / name).is_file(), name
-    assert list((path / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(path / "logs" / "train"))
+    events.Reload()
+    assert events.Tags()["graph"], "TensorBoard op graph"
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= set(events.Tags()["tensors"])
     manifest = tiny_run.manifest
     assert manifest["data"]["sha256"]["train-images-idx3-ubyte"].startswith("ba891046")
     assert {"python", "tensorflow", "keras", "numpy"} <= set(manifest["versions"])

@@ -176,7 +176,7 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
          first_epoch: int, history: list, best: dict | None, callbacks: Sequence[Any], fit=None) -> None:
     import keras
 
-    from cnnlab.training.callbacks import RunRecorder
+    from cnnlab.training.callbacks import RunRecorder, write_graph_summary
 
     train_data = make_train_dataset(splits.x_train, splits.y_train, normalizer, config.batch_size, config.seed,
                                     first_epoch, config.epochs, config.augment_shift)
@@ -188,6 +188,8 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
         val_data = make_eval_dataset(splits.x_val, splits.y_val, normalizer, batch_size=1000)
         if one_hot:
             val_data = val_data.map(lambda x, y: (x, _one_hot(y)))
+    if first_epoch == 0:
+        write_graph_summary(model, run.path / "logs" / "train")
     recorder = RunRecorder(run, len(splits.x_train), history, best)
     board = keras.callbacks.TensorBoard(log_dir=str(run.path / "logs"), write_graph=True, update_freq="epoch")
     (fit or model.fit)(train_data, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
