@@ -12,6 +12,12 @@ const preview = document.getElementById("preview");
 const dropZone = document.getElementById("drop-zone");
 let classNames = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 let drawing = false, dirty = false, inFlight = false, queued = null, last = null;
+let pending = 0;  // images being encoded or sent; the page is "busy" until the newest answer is shown
+
+function setPending(delta) {
+  pending += delta;
+  document.body.dataset.busy = pending > 0 ? "1" : "0";
+}
 
 function clearPad() {
   ctx.fillStyle = "#fff";
@@ -48,7 +54,12 @@ function showResult(result) {
 
 // Send one image; while a request is out, keep only the newest image to send next (live while drawing).
 async function predict(blob) {
-  if (inFlight) { queued = blob; return; }
+  setPending(1);
+  if (inFlight) {
+    if (queued) setPending(-1);  // the older queued image is dropped unsent
+    queued = blob;
+    return;
+  }
   inFlight = true;
   try {
     const form = new FormData();
@@ -61,12 +72,15 @@ async function predict(blob) {
     message.textContent = `cannot reach the server (${err})`;
   } finally {
     inFlight = false;
-    if (queued) { const next = queued; queued = null; predict(next); }
+    setPending(-1);
+    if (queued) { const next = queued; queued = null; setPending(-1); predict(next); }
   }
 }
 
 function sendCanvas() {
-  if (dirty) pad.toBlob((blob) => blob && predict(blob), "image/png");
+  if (!dirty) return;
+  setPending(1);
+  pad.toBlob((blob) => { if (blob) predict(blob); setPending(-1); }, "image/png");
 }
 
 function point(event) {
