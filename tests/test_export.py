@@ -174,6 +174,20 @@ def test_int8_tflite_computes_in_integers(exported):
     assert image_input["dtype"] == np.uint8  # the same raw pixels as the float model
 
 
+def test_serving_function_applies_a_scale_normalizer_too(mnist):
+    """Runs normalized by x / 255 export the same way as standardized ones (an untrained model is enough)."""
+    from cnnlab.data.prep import Normalizer
+    from cnnlab.evaluation import softmax
+    from cnnlab.export import serving_function
+    from cnnlab.models.registry import create_model
+
+    model, normalizer = create_model("layerscnn"), Normalizer.fit("scale", mnist.x_train[:10])
+    images = mnist.x_test[:64].reshape(-1, 28, 28)
+    served = serving_function(model, normalizer)(images)
+    expected = softmax(np.asarray(model(normalizer.apply(images), training=False)))
+    assert np.abs(served["probabilities"].numpy() - expected).max() <= FLOAT_TOLERANCE
+
+
 # ------------------------------------------------------------------ the check itself can fail
 
 
