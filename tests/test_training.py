@@ -15,7 +15,8 @@ from cnnlab.training.fit import config_for_resume, train
 from cnnlab.training.run import HISTORY_COLUMNS, Run
 
 # Small enough to train in seconds, big enough to learn: 1,200 images, a narrow digitcnn.
-SMALL = dict(limit=1200, val_split=200, epochs=3, batch_size=50,
+# 1,000 training images in batches of 64 = 16 batches an epoch, run 4 per compiled call (6 does not divide 16).
+SMALL = dict(limit=1200, val_split=200, epochs=3, batch_size=64, steps_per_execution=6,
              model_options={"conv_1_channels": 8, "conv_2_channels": 16, "dense_units": 64})
 COMPARED = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
 
@@ -61,6 +62,13 @@ def test_evaluate_matches_scikit_learn_and_the_stored_metrics(tiny_run, mnist):
     assert metrics["confusion_matrix"] == confusion_matrix(mnist.y_test, predicted).tolist()
     assert metrics["accuracy"] == pytest.approx(accuracy_score(mnist.y_test, predicted))
     assert sum(c["support"] for c in metrics["per_class"]) == 10000
+
+
+def test_compiled_calls_never_straddle_an_epoch():
+    from cnnlab.training.fit import steps_per_call
+
+    assert steps_per_call(430, 50) == 43 and steps_per_call(600, 50) == 50 and steps_per_call(16, 6) == 4
+    assert steps_per_call(7, 50) == 7 and steps_per_call(431, 50) == 1
 
 
 def test_metrics_loss_is_the_mean_cross_entropy():

@@ -133,10 +133,19 @@ def compile_model(config: TrainConfig, steps: int):
         optimizer=_optimizer(config, steps * config.epochs),
         loss=_loss(config),
         metrics=["accuracy"],
-        steps_per_execution=min(config.steps_per_execution, steps),
+        steps_per_execution=steps_per_call(steps, config.steps_per_execution),
         jit_compile=False,  # XLA made these small CNNs slower on CPU
     )
     return model
+
+
+def steps_per_call(steps: int, wanted: int) -> int:
+    """The largest divisor of ``steps`` (batches an epoch) that is at most ``wanted``.
+
+    Keras runs exactly ``steps_per_execution`` batches per compiled call, even across an epoch's end; a divisor
+    keeps every epoch exactly its own batches, which exact resume and the data order depend on.
+    """
+    return max(d for d in range(1, min(wanted, steps) + 1) if steps % d == 0)
 
 
 def _optimizer(config: TrainConfig, total_steps: int):
