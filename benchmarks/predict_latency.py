@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"format": name, "calls": calls, **_time_single(predict, images, calls),
                          **_time_batches(predict, images, args.batch, args.repeats), "parity": parity})
             print(f"  {name}: done", file=sys.stderr)
-    result = {"run_dir": str(run.path), "model": run.config.model, "threads": args.threads, "batch": args.batch, "machine": _machine(), "results": rows}
+    result = {"run_dir": str(run.path), "model": run.config.model, "threads": args.threads, "batch": args.batch,
+              "machine": _machine(), "results": rows}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
