@@ -38,6 +38,8 @@ _API = {
     "write_report": "cnnlab.viz.report",
     "compare_runs": "cnnlab.viz.compare",
     "write_comparison": "cnnlab.viz.compare",
+    "export_run": "cnnlab.export",
+    "load_exported": "cnnlab.export",
     "DigitCNN": "cnnlab.models.lowlevel",
     "preprocess_image": "cnnlab.images.preprocess",
     "SearchSpec": "cnnlab.tuning.search",
