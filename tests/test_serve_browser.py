@@ -66,7 +66,7 @@ def page(server, tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 900, "height": 760})
+            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1000, "height": 700})
         page = context.new_page()
         page.goto(server)
         yield page
