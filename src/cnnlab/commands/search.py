@@ -54,16 +54,12 @@ def run(args) -> int:
     base = TrainConfig.from_recipe(args.recipe or "default", **explicit)
     spec = SearchSpec(base, parse_grid(args.grid), args.folds, args.limit).validate()
     out = args.out or f"runs/search-{base.dataset}-{base.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    total = len(spec.combinations()) * spec.folds
     if not args.quiet:
         note(f"searching {len(spec.combinations())} combinations x {spec.folds} folds of {base.model} on "
              f"{base.dataset} into {out}")
-    done = []
-
     def on_fold(row: dict) -> None:
-        done.append(row)
         if not args.quiet:
-            note(f"[{len(done)}/{total}] fold {row['fold'] + 1} of {row['label']}: "
+            note(f"[{row['finished']}/{row['total']}] fold {row['fold'] + 1} of {row['label']}: "
                  f"val acc {percent(row['val_accuracy'])} in {row['seconds']:.0f} s")
 
     _quiet_tensorflow(args)

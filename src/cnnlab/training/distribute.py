@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, RunError
 
 _STRATEGIES: dict[str, Any] = {}  # one strategy a process: MultiWorkerMirroredStrategy cannot be made twice
 
@@ -181,6 +181,9 @@ def writable_run_dir(run_dir: Path, placement: Placement, resume: bool) -> Path:
     """
     if placement.is_chief:
         return run_dir
+    if resume and not (run_dir / "config.json").is_file():
+        raise RunError(f"worker {placement.worker_index} cannot read the chief's run {run_dir}; to resume, every "
+                       "worker needs the run directory on shared storage")
     private = Path(tempfile.mkdtemp(prefix=f"cnnlab-worker{placement.worker_index}-"))
     if resume:
         names = ["config.json", "normalizer.json", "history.csv", "checkpoints/latest.json", "checkpoints/best.json"]

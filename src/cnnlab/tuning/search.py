@@ -206,7 +206,8 @@ def run_search(
             rows.append(row)
             atomic_write_text(path / "results.csv", pd.DataFrame(rows, columns=_columns(spec)).to_csv(index=False))
             if on_fold is not None:
-                on_fold({**row, "label": label(combination), "combinations": len(spec.combinations())})
+                on_fold({**row, "label": label(combination), "finished": len(rows),
+                         "total": len(spec.combinations()) * spec.folds})
     results = read_results(path)
     summary = summarize(results, spec)
     atomic_write_text(path / "summary.csv", summary.to_csv(index=False))
@@ -351,7 +352,7 @@ def summary_figure(summary: pd.DataFrame):
     low = 100 * (order["mean_val_accuracy"] - order["std_val_accuracy"].fillna(0)).min()
     ax.set_xlim(max(0.0, low - 1.0), 100.0)
     ax.set_xlabel("cross-validated accuracy (%), mean +- std over folds")
-    ax.set_title("grid search")
+    ax.set_title(f"grid search, {int(summary['folds'].max())}-fold cross-validation (best in red)")
     return fig
 
 
