@@ -40,6 +40,8 @@ def test_every_combination_is_checked_before_anything_trains():
         SearchSpec(_base(), {"no_such_option": [1, 2]}, 3).validate()
     with pytest.raises(ConfigError, match="seed cannot be searched"):
         SearchSpec(_base(), {"seed": [1, 2]}, 3).validate()
+    with pytest.raises(ConfigError, match="use --distribute none or mirrored"):
+        SearchSpec(_base(distribute="multiworker"), {"dropout": [0.0]}, 3).validate()
     with pytest.raises(ConfigError, match="folds 1 is out of range"):
         SearchSpec(_base(), {"dropout": [0.0]}, 1).validate()
     spec = SearchSpec(_base(), {"dropout": [0.0, 0.5], "dense_units": [16, 32]}, 3).validate()
@@ -93,8 +95,8 @@ def test_search_resumes_after_an_interruption_and_never_sees_the_test_set(mnist,
         run_search(spec, tmp_path / "search", dataset=data)
     resumed = []
     result = run_search(spec, tmp_path / "search", resume=True, dataset=data,
-                        on_fold=lambda row: resumed.append((row["combination"], row["fold"])))
-    assert resumed == [(0, 1), (1, 1)]  # only the unfinished folds were trained
+                        on_fold=lambda row: resumed.append((row["combination"], row["fold"], row["finished"])))
+    assert resumed == [(0, 1, 3), (1, 1, 4)]  # only the unfinished folds were trained; progress counts on
     results = result.results
     assert sorted(zip(results["combination"], results["fold"])) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     pd.testing.assert_frame_equal(results.head(2), before)  # finished folds were kept as they were
