@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         from cnnlab.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")  # e.g. retracing notes when one process trains many models
     try:
         return int(args.handler(args) or 0)
     except CnnlabError as err:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands.train import _CONFIG_FLAGS, _HELP, _parse_options
+from cnnlab.commands._config_args import CONFIG_FLAGS, add_config_arguments, explicit_overrides
 
 
 def add_parser(subparsers) -> None:
@@ -15,13 +15,7 @@ def add_parser(subparsers) -> None:
                     "deviation and 95 %% t-interval of test accuracy. Compare two groups with "
                     "'cnnlab compare A B' (Welch's t-test).")
     parser.add_argument("--seeds", type=int, default=5, metavar="N", help="how many seeds (default 5)")
-    parser.add_argument("--recipe", default=None, help="default (fast, accurate) or seed (the tutorial's own)")
-    for field, kind in _CONFIG_FLAGS.items():
-        help_text = _HELP[field] + ("; the first of the N seeds (default 0)" if field == "seed" else "")
-        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
-                            help=help_text)
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a model option, e.g. dense_units=512 (repeatable)")
+    add_config_arguments(parser, notes={"seed": "; the first of the N seeds (default 0)"})
     parser.add_argument("--out", metavar="DIR", help="the group directory (default runs/repeat-<dataset>-<model>-<time>)")
     parser.add_argument("--resume", action="store_true", help="continue the group in --out")
     parser.add_argument("--overwrite", action="store_true", help="replace the group in --out")
@@ -36,9 +30,7 @@ def run(args) -> int:
     from cnnlab.data.prep import steps_per_epoch
     from cnnlab.tuning.repeat import run_repeat
 
-    explicit = {field: getattr(args, field) for field in _CONFIG_FLAGS}
-    if args.option:
-        explicit["model_options"] = _parse_options(args.option)
+    explicit = explicit_overrides(args, CONFIG_FLAGS)
     config = TrainConfig.from_recipe(args.recipe or "default", **explicit)
     seeds = list(range(config.seed, config.seed + args.seeds))
     out = args.out or f"runs/repeat-{config.dataset}-{config.model}-{config.recipe}-{dt.datetime.now():%Y%m%d-%H%M%S}"
@@ -52,7 +44,6 @@ def run(args) -> int:
         images = max((min(config.limit or 60000, 60000)) - config.val_split, 1)
         return [TrainingProgress(config.epochs, steps_per_epoch(images, config.batch_size))]
 
-    _quiet_tensorflow(args)
     try:
         group = run_repeat(config, seeds, out, resume=args.resume, overwrite=args.overwrite,
                            data_dir=args.data_dir, callbacks_for=callbacks_for)
@@ -72,11 +63,3 @@ def run(args) -> int:
           f"95 % interval [{percent(low)}, {percent(high)}]")
     note(f"wrote {out}/group.json")
     return 0
-
-
-def _quiet_tensorflow(args) -> None:
-    """Many models in one process make TensorFlow warn about retracing; that is expected here."""
-    if not getattr(args, "debug", False):
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")

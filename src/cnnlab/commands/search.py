@@ -6,10 +6,10 @@ import datetime as dt
 import math
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands.train import _CONFIG_FLAGS, _HELP, _parse_options
+from cnnlab.commands._config_args import CONFIG_FLAGS, add_config_arguments, explicit_overrides
 
 # The search makes its own folds, so the validation-split options of 'train' do not apply; --limit is the subset.
-_FLAGS = {k: v for k, v in _CONFIG_FLAGS.items() if k not in ("val_split", "val_mode", "limit")}
+_NOT_SEARCH_FLAGS = ("val_split", "val_mode", "limit")
 
 
 def add_parser(subparsers) -> None:
@@ -24,12 +24,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--folds", type=int, default=3, metavar="K", help="cross-validation folds (default 3)")
     parser.add_argument("--limit", type=int, default=None, metavar="N",
                         help="search on the first N training images (default all)")
-    parser.add_argument("--recipe", default=None, help="default or seed: the settings the grid starts from")
-    for field, kind in _FLAGS.items():
-        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
-                            help=_HELP[field])
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a fixed model option, e.g. dense_units=128 (repeatable)")
+    add_config_arguments(parser, skip=_NOT_SEARCH_FLAGS)
     parser.add_argument("--refit", action="store_true",
                         help="train the best combination on all the training images and evaluate it on the test set")
     parser.add_argument("--out", metavar="DIR", help="the search directory (default runs/search-<dataset>-<model>-<time>)")
@@ -46,9 +41,7 @@ def run(args) -> int:
     from cnnlab.errors import ConfigError
     from cnnlab.tuning.search import SearchSpec, parse_grid, run_search
 
-    explicit = {field: getattr(args, field) for field in _FLAGS}
-    if args.option:
-        explicit["model_options"] = _parse_options(args.option)
+    explicit = explicit_overrides(args, [f for f in CONFIG_FLAGS if f not in _NOT_SEARCH_FLAGS])
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"limit {args.limit} is out of range: use a number of images >= 1")
     base = TrainConfig.from_recipe(args.recipe or "default", **explicit)
@@ -62,7 +55,6 @@ def run(args) -> int:
             note(f"[{row['finished']}/{row['total']}] fold {row['fold'] + 1} of {row['label']}: "
                  f"val acc {percent(row['val_accuracy'])} in {row['seconds']:.0f} s")
 
-    _quiet_tensorflow(args)
     try:
         result = run_search(spec, out, resume=args.resume, overwrite=args.overwrite, refit=args.refit,
                             data_dir=args.data_dir, on_fold=on_fold)
@@ -103,11 +95,3 @@ def _points(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{100 * value:+.2f} pts" if value < 0 else f"{100 * value:.2f} pts"
-
-
-def _quiet_tensorflow(args) -> None:
-    """Many models in one process make TensorFlow warn about retracing; that is expected here."""
-    if not getattr(args, "debug", False):
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")

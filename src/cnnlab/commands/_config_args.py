@@ -1,0 +1,73 @@
+"""The training-config flags shared by ``train``, ``repeat`` and ``search``: one definition, one parser."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from cnnlab.errors import ConfigError
+
+# CLI flag -> TrainConfig field, for the options that map one to one (all default to None = not given).
+CONFIG_FLAGS: dict[str, type] = {
+    "dataset": str, "model": str, "epochs": int, "batch_size": int, "learning_rate": float,
+    "dropout": float, "val_split": int, "val_mode": str, "limit": int, "seed": int,
+    "lr_schedule": str, "label_smoothing": float, "weight_decay": float, "augment_shift": int,
+    "normalization": str, "precision": str, "steps_per_execution": int, "distribute": str,
+}
+HELP = {
+    "dataset": "mnist (default) or fashion-mnist",
+    "model": "a registered network (see 'cnnlab models'); default digitcnn",
+    "epochs": "passes over the training images",
+    "batch_size": "images per optimizer step (per replica with --distribute)",
+    "learning_rate": "Adam step size (peak of the schedule)",
+    "dropout": "probability of dropping a hidden unit, in [0, 1)",
+    "val_split": "images held out for validation; 0 trains on everything",
+    "val_mode": "last (the tutorial's last N) or random (seeded)",
+    "limit": "train on the first N training images (quick checks)",
+    "seed": "random seed; the same seed gives the same history",
+    "lr_schedule": "constant, onecycle or cosine",
+    "label_smoothing": "cross-entropy label smoothing in [0, 1)",
+    "weight_decay": "AdamW weight decay (0 = Adam)",
+    "augment_shift": "random translation of training images, in pixels",
+    "normalization": "standardize (per-pixel mean, global std) or scale ([0, 1])",
+    "precision": "float32 or mixed_bfloat16",
+    "steps_per_execution": "optimizer steps per compiled call",
+    "distribute": "none, mirrored (all local GPUs, or the CPU) or multiworker (from TF_CONFIG); "
+                  "batch size and learning rate scale with the replicas",
+}
+
+
+def add_config_arguments(parser, skip: Iterable[str] = (), notes: dict[str, str] | None = None) -> list[str]:
+    """Add ``--recipe``, one flag per config field (except ``skip``) and ``--option``; returns the fields."""
+    notes = notes or {}
+    parser.add_argument("--recipe", default=None, help="default (fast, accurate) or seed (the tutorial's own)")
+    fields = [f for f in CONFIG_FLAGS if f not in set(skip)]
+    for field in fields:
+        kind = CONFIG_FLAGS[field]
+        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
+                            help=HELP[field] + notes.get(field, ""))
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model option, e.g. dense_units=512 (repeatable; see 'cnnlab models --json')")
+    return fields
+
+
+def explicit_overrides(args, fields: Iterable[str]) -> dict[str, Any]:
+    """The config values the user gave (None = not given), with ``--option`` pairs as ``model_options``."""
+    explicit = {field: getattr(args, field) for field in fields}
+    if args.option:
+        explicit["model_options"] = parse_options(args.option)
+    return explicit
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["dense_units=512", "dropout=0.3"]`` -> ``{"dense_units": 512, "dropout": 0.3}`` (JSON values)."""
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {pair!r} is not KEY=VALUE, e.g. --option dense_units=512")
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key] = text
+    return options
