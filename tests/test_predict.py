@@ -115,5 +115,8 @@ def test_cli_mistakes_are_one_line(cli, model_run, tmp_path):
     assert code == 3 and "no images found" in err
     code, _, err = cli("predict", str(tmp_path), str(tmp_path))
     assert code == 4 and "not a run directory" in err
+    (tmp_path / "notes.png").write_text("not a picture")
+    code, out, err = cli("predict", str(model_run.path), str(tmp_path / "notes.png"))
+    assert code == 3 and out == "" and err.count("\n") == 1 and "no image could be used" in err
     code, _, err = cli("predict", str(model_run.path), str(tmp_path), "--top", "0")
     assert code == 2 and "--top" in err

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from cnnlab.errors import ConfigError
+    from cnnlab.errors import ConfigError, DataError
     from cnnlab.images.predict import predict_paths
     from cnnlab.training.run import Run
 
@@ -31,6 +31,9 @@ def run(args) -> int:
     if args.preview_dir:
         _save_previews(result["previews"], Path(args.preview_dir))
     predictions = result["predictions"]
+    if predictions and all(p.get("error") for p in predictions):
+        raise DataError(f"no image could be used: {predictions[0]['error']}"
+                        + (f" (and {len(predictions) - 1} more)" if len(predictions) > 1 else ""))
     if args.json:
         print_json({"predictions": predictions, "accuracy": result["accuracy"]})
         return 0
