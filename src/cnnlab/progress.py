@@ -9,15 +9,22 @@ import keras
 
 
 class TrainingProgress(keras.callbacks.Callback):
-    """A live bar per epoch on a terminal (updated every compiled call), and one summary line per epoch."""
+    """A live bar per epoch on a terminal (updated every compiled call), and one summary line per epoch.
 
-    def __init__(self, epochs: int, steps_per_epoch: int, stream=None) -> None:
+    The number of epochs and of batches per epoch come from the trainer (``self.params``), so the display
+    needs no knowledge of the data.
+    """
+
+    def __init__(self, stream=None) -> None:
         super().__init__()
-        self.epochs = epochs
-        self.steps = steps_per_epoch
         self.stream = stream or sys.stderr
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.epochs = self.steps = 0
         self._start = 0.0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.epochs = int(self.params.get("epochs") or 0)
+        self.steps = max(int(self.params.get("steps") or 0), 1)
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self._epoch = epoch

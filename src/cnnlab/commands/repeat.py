@@ -27,7 +27,6 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from cnnlab.config import TrainConfig
-    from cnnlab.data.prep import steps_per_epoch
     from cnnlab.tuning.repeat import run_repeat
 
     explicit = explicit_overrides(args, CONFIG_FLAGS)
@@ -41,8 +40,7 @@ def run(args) -> int:
         from cnnlab.progress import TrainingProgress
 
         note(f"seed {seed} ({seeds.index(seed) + 1} of {len(seeds)}) into {out}/seed-{seed}")
-        images = max((min(config.limit or 60000, 60000)) - config.val_split, 1)
-        return [TrainingProgress(config.epochs, steps_per_epoch(images, config.batch_size))]
+        return [TrainingProgress()]
 
     try:
         group = run_repeat(config, seeds, out, resume=args.resume, overwrite=args.overwrite,

@@ -21,7 +21,6 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from cnnlab.config import TrainConfig
-    from cnnlab.data.prep import steps_per_epoch
     from cnnlab.training.fit import config_for_resume, default_run_dir, train
 
     explicit = explicit_overrides(args, CONFIG_FLAGS)
@@ -38,8 +37,7 @@ def run(args) -> int:
     if not args.quiet:
         from cnnlab.progress import TrainingProgress
 
-        train_images = _train_image_count(config)
-        callbacks.append(TrainingProgress(config.epochs, steps_per_epoch(train_images, config.batch_size)))
+        callbacks.append(TrainingProgress())
         note(f"training {config.model} on {config.dataset} ({config.recipe} recipe, {config.epochs} epochs) "
              f"into {run_dir}")
     try:
@@ -60,8 +58,3 @@ def run(args) -> int:
                       f"{output['images_per_second'] or 0:,.0f}")],
                     ["run", "epochs", "val acc", "test acc", "wall", "images/s"])
     return 0
-
-
-def _train_image_count(config) -> int:
-    full = 60000 if config.limit is None else min(config.limit, 60000)
-    return max(full - config.val_split, 1)

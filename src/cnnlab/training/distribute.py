@@ -231,7 +231,8 @@ def fit_multiworker(model, strategy, x, *, epochs: int, initial_epoch: int = 0, 
     iterator = iter(_replica_batches(x, strategy, global_batch))
     train_chunk = _train_chunk(model, strategy, global_batch)
     evaluate = _local_evaluation(model) if validation_data is not None else None
-    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
+    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, verbose=0, epochs=epochs,
+                                                 steps=steps_per_epoch)
     model.stop_training = False
     callback_list.on_train_begin()
     logs: dict[str, float] = {}
