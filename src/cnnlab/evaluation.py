@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.data.prep import Normalizer, make_eval_dataset, split_validation
+from cnnlab.data.prep import Normalizer, make_eval_dataset
 from cnnlab.errors import ConfigError
 
 SPLITS = ("test", "val")
@@ -63,12 +63,11 @@ def split_images(run, split: str, data_dir: str | os.PathLike | None = None) -> 
     data = load_dataset(config.dataset, data_dir)
     if split == "test":
         return data.x_test, data.y_test
-    x, y = data.x_train, data.y_train
-    if config.limit is not None:
-        x, y = x[:config.limit], y[:config.limit]
     if config.val_split == 0:
         raise ConfigError(f"{run.path} was trained without a validation split (val-split 0); use --split test")
-    _, _, x_val, y_val = split_validation(x, y, config.val_split, config.val_mode, config.seed)
+    from cnnlab.training.fit import training_split
+
+    _, _, x_val, y_val = training_split(config, data)
     return x_val, y_val
 
 

@@ -390,7 +390,9 @@ def _parity_and_calibration_images(run, data_dir, quantize: str | None):
     test_images, test_labels = data.x_test[:PARITY_IMAGES], data.y_test[:PARITY_IMAGES]
     if quantize is None:
         return test_images, test_labels, None
-    train = data.x_train[:run.config.limit] if run.config.limit else data.x_train
+    from cnnlab.training.fit import limited_training_images
+
+    train, _ = limited_training_images(run.config, data)
     rng = np.random.default_rng(run.config.seed)
     picks = np.sort(rng.choice(len(train), size=min(CALIBRATION_IMAGES, len(train)), replace=False))
     return test_images, test_labels, train[picks]

@@ -173,12 +173,23 @@ def _loss(config: TrainConfig):
 
 
 def _split(config: TrainConfig, data: Dataset, validation_data: tuple | None = None) -> _Splits:
-    x, y = data.x_train, data.y_train
-    if config.limit is not None:
-        x, y = x[:config.limit], y[:config.limit]
     if validation_data is not None:
+        x, y = limited_training_images(config, data)
         return _Splits(x, y, *validation_data)
-    return _Splits(*split_validation(x, y, config.val_split, config.val_mode, config.seed))
+    return _Splits(*training_split(config, data))
+
+
+def limited_training_images(config: TrainConfig, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The training images a config uses: the first ``limit`` of them, or all."""
+    if config.limit is None:
+        return data.x_train, data.y_train
+    return data.x_train[:config.limit], data.y_train[:config.limit]
+
+
+def training_split(config: TrainConfig, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train, y_train, x_val, y_val)`` exactly as a run of ``config`` splits them (limit, then holdout)."""
+    x, y = limited_training_images(config, data)
+    return split_validation(x, y, config.val_split, config.val_mode, config.seed)
 
 
 def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _Splits, steps: int,

@@ -116,14 +116,14 @@ def misclassified_order(labels: np.ndarray, probabilities: np.ndarray) -> np.nda
 def build_figures(run, data, model, probabilities: np.ndarray, metrics: dict[str, Any],
                   image_index: int) -> Figures:
     """Every figure of the report, computed from the run, its data and the test-set probabilities."""
+    from cnnlab.training.fit import limited_training_images
+
     names = list(run.class_names)
     history = run.history
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     y_test = data.y_test
     figures = Figures()
-    x_train, y_train = data.x_train, data.y_train
-    if run.config.limit is not None:  # show images the run was actually trained on
-        x_train, y_train = x_train[:run.config.limit], y_train[:run.config.limit]
+    x_train, y_train = limited_training_images(run.config, data)  # images the run was actually trained on
     figures.add("samples", "Summary", plots.sample_grid_figure(x_train, y_train, names, SAMPLES_PER_CLASS))
     if len(history):
         figures.add("learning_curves", "Learning curves", plots.learning_curves_figure(history))
