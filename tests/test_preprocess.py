@@ -3,7 +3,6 @@ predictions on home-made "photos" of test-set digits and typeset digits."""
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest

@@ -24,6 +24,7 @@ import numpy as np
 from cnnlab.data.catalog import DATASETS, PARTS, SPLITS, DatasetSpec, FileSpec, get_dataset_spec
 from cnnlab.data.idx import check_image_label_pair, find_idx_file, idx_bytes, parse_idx, read_idx_bytes
 from cnnlab.errors import DataError
+from cnnlab.fileio import atomic_write_bytes, temporary_path
 
 DOWNLOAD_TIMEOUT_S = 30.0
 DOWNLOAD_RETRIES = 3
@@ -251,7 +252,7 @@ def _write_copy(spec: DatasetSpec, arrays: dict[str, np.ndarray], target: Path) 
     target.mkdir(parents=True, exist_ok=True)
     for (split, part), file in spec.files.items():
         data = gzip.compress(idx_bytes(arrays[f"{split}_{part}"]), compresslevel=6, mtime=0)
-        _atomic_write(target / f"{file.name}.gz", data)
+        atomic_write_bytes(target / f"{file.name}.gz", data)
 
 
 # -------------------------------------------------------------------- download
@@ -298,8 +299,7 @@ def download_verified(url: str, destination: Path, expected: FileSpec, *, timeou
         except (urllib.error.URLError, TimeoutError, OSError) as err:
             last_error = str(getattr(err, "reason", err))
             continue
-        # The temporary name keeps the real suffix: ".gz" decides whether the content is decompressed.
-        temporary = destination.with_name(f".part-{os.getpid()}-{destination.name}")
+        temporary = temporary_path(destination)  # keeps ".gz", which decides whether it is decompressed
         temporary.write_bytes(payload)
         try:
             _verified_bytes(temporary, expected)
@@ -309,9 +309,3 @@ def download_verified(url: str, destination: Path, expected: FileSpec, *, timeou
         os.replace(temporary, destination)
         return destination
     raise DataError(f"{url}: {last_error}")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".part-{os.getpid()}-{path.name}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

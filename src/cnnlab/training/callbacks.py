@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from cnnlab.fileio import temporary_path
 from cnnlab.training.run import Run
 
 
@@ -107,7 +108,7 @@ def _seed_generator_variables(model) -> list:
 
 def save_model_atomically(model, path: Path) -> None:
     """Save a Keras model so no reader ever sees a half-written file."""
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras wants the .keras suffix
+    temporary = temporary_path(path)  # keeps the .keras suffix Keras insists on
     model.save(temporary)
     os.replace(temporary, path)
 

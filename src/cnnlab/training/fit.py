@@ -123,7 +123,6 @@ def train(
 
 def compile_model(config: TrainConfig, steps: int):
     """Build the config's model with its optimizer, learning-rate schedule and loss."""
-    import keras
 
     options = dict(config.model_options)
     if config.dropout is not None:

@@ -24,6 +24,7 @@ from cnnlab.config import TrainConfig
 from cnnlab.data.catalog import DatasetSpec, get_dataset_spec
 from cnnlab.data.prep import Normalizer
 from cnnlab.errors import CnnlabError, RunError
+from cnnlab.fileio import atomic_write_text
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds",
                    "images_per_second"]
@@ -181,14 +182,6 @@ def prepare_run_dir(path: Path, resume: bool, overwrite: bool) -> Run:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return Run(path)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write text so a reader never sees half a file: temporary file in the same folder, then rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-    return path
 
 
 def _last(history: pd.DataFrame, column: str) -> float | None:

@@ -116,7 +116,7 @@ def _entry(run, seed: int, group_dir: Path) -> dict[str, Any]:
 
 
 def _write_group(path: Path, config: TrainConfig, seeds: Sequence[int], entries: list[dict[str, Any]]) -> None:
-    from cnnlab.training.run import atomic_write_text
+    from cnnlab.fileio import atomic_write_text
 
     text = json.dumps(_without_nan(group_summary(config, seeds, entries)), indent=2, allow_nan=False)
     atomic_write_text(path / "group.json", text + "\n")

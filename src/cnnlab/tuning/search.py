@@ -185,7 +185,7 @@ def run_search(
         >>> result.best()["combination"]  # doctest: +SKIP
     """
     from cnnlab.data.sources import load_dataset
-    from cnnlab.training.run import atomic_write_text
+    from cnnlab.fileio import atomic_write_text
 
     spec.validate()
     path = _prepare(Path(out_dir), spec, resume, overwrite)
@@ -237,7 +237,7 @@ def read_results(path: Path) -> pd.DataFrame:
 
 
 def _prepare(path: Path, spec: SearchSpec, resume: bool, overwrite: bool) -> Path:
-    from cnnlab.training.run import atomic_write_text
+    from cnnlab.fileio import atomic_write_text
 
     stored = _read_spec(path)
     if stored is not None and overwrite:

@@ -20,7 +20,8 @@ from typing import Any, Sequence
 from cnnlab.errors import ConfigError
 from cnnlab.training.run import Run
 from cnnlab.viz import plots
-from cnnlab.viz.report import atomic_write, embedded_figure, html_page, png_bytes
+from cnnlab.fileio import atomic_write_bytes
+from cnnlab.viz.report import embedded_figure, html_page, png_bytes
 
 ALWAYS_SHOWN = ("dataset", "model", "recipe", "epochs", "seed")  # config fields shown even when equal
 
@@ -93,7 +94,7 @@ def write_comparison(comparison: Comparison, out_dir: str | os.PathLike) -> Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = png_bytes(comparison.figure)
-    atomic_write(out / "curves.png", png)
+    atomic_write_bytes(out / "curves.png", png)
     body = [
         f"<h1>Comparison of {len(comparison.runs)} runs</h1>",
         "<section><h2>Learning curves</h2>",
@@ -108,7 +109,7 @@ def write_comparison(comparison: Comparison, out_dir: str | os.PathLike) -> Path
         + "</footer>",
     ]
     path = out / "compare.html"
-    atomic_write(path, html_page("cnnlab comparison", "\n".join(body)).encode("utf-8"))
+    atomic_write_bytes(path, html_page("cnnlab comparison", "\n".join(body)).encode("utf-8"))
     return path
 
 

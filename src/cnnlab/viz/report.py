@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnnlab.errors import ConfigError
+from cnnlab.fileio import atomic_write_bytes
 from cnnlab.viz import plots
 
 PREDICTION_COUNT = 10  # the first N test images shown with their predictions
@@ -90,11 +91,11 @@ def write_report(run, out_dir: str | os.PathLike | None = None, image_index: int
     pngs = {stem: png_bytes(fig) for stem, (_, fig, _) in figures.items.items()}
     paths = [out / f"{stem}.png" for stem in pngs]
     for path, png in zip(paths, pngs.values()):
-        atomic_write(path, png)
+        atomic_write_bytes(path, png)
     summary = run.summary() | {"test_accuracy": metrics["accuracy"], "test_loss": metrics["loss"]}
     page = render_html(run, summary, metrics, figures, pngs, image_index)
     html_path = out / "report.html"
-    atomic_write(html_path, page.encode("utf-8"))
+    atomic_write_bytes(html_path, page.encode("utf-8"))
     if tensorboard:
         write_tensorboard_images(run, pngs, data.x_test, probabilities, data.y_test)
     return ReportResult(html_path, paths, metrics, summary, time.perf_counter() - start)
@@ -298,12 +299,6 @@ def png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, facecolor="white")
     return buffer.getvalue()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 def write_tensorboard_images(run, pngs: dict[str, bytes], x_test: np.ndarray, probabilities: np.ndarray,
