@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.debug:
+    needs_tensorflow = getattr(importlib.import_module(args.handler.__module__), "NEEDS_TENSORFLOW", True)
+    if needs_tensorflow and not args.debug:  # import it now, with its C++ start-up banner hidden
         from cnnlab.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()
