@@ -1,11 +1,12 @@
 # Quick start:  make demo  (set up and train the default model)   make test  (set up and run the tests)
+# make bench: every performance figure, into bench-results/ and docs/PERFORMANCE.md (about 90 minutes on 2 cores)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test setup clean
+.PHONY: demo test bench setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/cnnlab bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -4,8 +4,8 @@
   ``Session.run`` per batch of 100, fp32. Same layers as the registry's ``digitcnn``.
 * ``keras_fit_on_numpy`` — plain Keras ``model.fit`` on in-memory numpy arrays.
 
-Each returns images per second and, where asked, test accuracy after each epoch, so the benchmark can report
-ratios measured in the same process.
+Both train from a fresh model and return their training seconds, so ``cnnlab bench`` can time them beside cnnlab
+in the same process and report ratios rather than absolute times alone.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ class Tf1GraphDigitCNN:
         self.session = v1.Session(graph=self.graph)
         self.session.run(init)
 
+    def close(self) -> None:
+        """Free the session (a benchmark builds one baseline per round in one process)."""
+        self.session.close()
+
     @staticmethod
     def _conv(x, name, size, channels_in, channels_out):
         import tensorflow as tf
@@ -76,6 +80,7 @@ class Tf1GraphDigitCNN:
         return time.perf_counter() - start
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Test accuracy of the current weights on normalized float32 images (dropout off)."""
         predicted = np.concatenate([self.session.run(self.predicted, {self.images: x[i:i + 1000]})
                                     for i in range(0, len(x), 1000)])
         return float((predicted == y).mean())
@@ -83,12 +88,18 @@ class Tf1GraphDigitCNN:
 
 def keras_fit_on_numpy(x: np.ndarray, y: np.ndarray, epochs: int = 1, batch_size: int = 100,
                        learning_rate: float = 1e-4, seed: int = 0):
-    """Plain ``model.fit`` on numpy arrays (the usual Keras tutorial code); returns (model, seconds per epoch)."""
+    """Plain ``model.fit`` on numpy arrays (the usual Keras tutorial code); returns (model, seconds per epoch).
+
+    The model is float32 whatever global dtype policy an earlier cnnlab run in this process left behind: the
+    baseline is the tutorial's fp32 code.
+    """
     import keras
 
     from cnnlab.models.registry import create_model
+    from cnnlab.runtime import set_precision
 
     keras.utils.set_random_seed(seed)
+    set_precision("float32")
     model = create_model("digitcnn")
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])

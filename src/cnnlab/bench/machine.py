@@ -1,0 +1,53 @@
+"""The machine a measurement was taken on, as stored with each part's results and shown in the document."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+# CPU flags that decide how fast bfloat16 runs (AVX-512 BF16 instructions, AMX tiles).
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
+
+
+def describe_machine() -> dict[str, Any]:
+    """CPU model, cores, memory, bf16/AMX flags, load average, library versions and the time, for one record."""
+    from cnnlab.runtime import library_versions, machine_info
+
+    info = machine_info()
+    return {
+        "cpu": info["cpu"],
+        "cpu_count": info["cpu_count"],
+        "memory_gib": info["memory_gib"],
+        "platform": info["platform"],
+        "cpu_flags": info.get("cpu_flags") or cpu_flags(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "versions": {**library_versions(), **_runtime_versions()},
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def cpu_flags() -> list[str]:
+    """Which of ``SPEED_FLAGS`` this CPU reports in /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in SPEED_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
+def _runtime_versions() -> dict[str, str]:
+    """Versions of the exported-model runtimes the latency part uses."""
+    from importlib import metadata
+
+    versions = {}
+    for package in ("onnxruntime", "ai-edge-litert", "tf2onnx"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions

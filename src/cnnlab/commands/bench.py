@@ -1,0 +1,84 @@
+"""``cnnlab bench``: run the performance benchmark's parts and regenerate docs/PERFORMANCE.md from their results."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from cnnlab.commands._output import note, print_json
+
+DEFAULT_OUT = "bench-results"
+DEFAULT_DOC = "docs/PERFORMANCE.md"
+
+
+def add_parser(subparsers) -> None:
+    from cnnlab.bench.settings import PARTS
+
+    parser = subparsers.add_parser(
+        "bench", help="measure speed, accuracy, latency and memory; write docs/PERFORMANCE.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the benchmark's parts in order (about 90 minutes in full on 2 cores):\n"
+                    "  tutorial          DigitCNN, tutorial recipe: cnnlab vs a TF1 graph and Keras fit on numpy\n"
+                    "  time_to_accuracy  seconds to 99.0 % / 99.4 % MNIST test accuracy: fast recipe vs TF1\n"
+                    "  models            training images/s of every registered model\n"
+                    "  latency           single-image and 10,000-image prediction: Keras, SavedModel, TFLite, ONNX\n"
+                    "  scaling           training time at 15k/30k/60k images; peak memory of a full run\n"
+                    "  best              the best recipe on MNIST and Fashion-MNIST over --seeds seeds (longest)\n"
+                    "Each part writes OUT/<part>.json the moment it ends; then --doc is rendered from every part\n"
+                    "file in OUT. A re-run (e.g. after an interruption) skips the parts whose json is there with the\n"
+                    "same settings, and the best part reuses its finished runs in OUT/best-runs; --rerun measures\n"
+                    "everything again. Progress goes to stderr.")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                        help=f"folder for the part results (default {DEFAULT_OUT})")
+    parser.add_argument("--doc", default=DEFAULT_DOC, metavar="PATH",
+                        help=f"the markdown file to regenerate (default {DEFAULT_DOC})")
+    parser.add_argument("--parts", metavar="P,P,...", help=f"which parts (default all): {','.join(PARTS)}")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds for the best part (default 3)")
+    parser.add_argument("--rounds", type=int, default=None, metavar="N",
+                        help="alternating rounds of the tutorial part (default 2)")
+    parser.add_argument("--tf1-max-epochs", type=int, default=None, metavar="N",
+                        help="epoch cap of the TF1 baseline in time_to_accuracy (default 12)")
+    parser.add_argument("--run", metavar="DIR", help="time this run in the latency part instead of training one")
+    parser.add_argument("--rerun", action="store_true", help="measure parts (and best runs) already in --out again")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes (2,000 images, 1 epoch, 1 round, 1 seed, 50 latency calls, scaling at "
+                             "1k/2k/4k): a smoke run, marked 'QUICK - not a measurement' in the document")
+    parser.add_argument("--json", action="store_true", help="print every part's results as one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from cnnlab.bench.document import render_document
+    from cnnlab.bench.runner import parse_parts, run_bench
+    from cnnlab.bench.settings import bench_settings
+    from cnnlab.errors import ConfigError
+    from cnnlab.fileio import atomic_write_text
+
+    parts = parse_parts(args.parts)
+    for flag in ("seeds", "rounds", "tf1_max_epochs"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} {value} is out of range: use a whole number >= 1")
+    settings = bench_settings(args.quick, rounds=args.rounds, seeds=args.seeds, tf1_max_epochs=args.tf1_max_epochs,
+                              run=args.run)
+    records = run_bench(settings, args.out, parts, rerun=args.rerun, progress=note)
+    doc = Path(args.doc)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(doc, render_document(records, _command(args)))
+    note(f"wrote {doc} from {len(records)} part file(s) in {args.out}")
+    if args.json:
+        print_json({"out": args.out, "doc": str(doc), "parts": records})
+    return 0
+
+
+def _command(args) -> str:
+    """The command line that regenerates the document (``--rerun`` and ``--json`` left out: they change nothing in it)."""
+    words = ["cnnlab", "bench"]
+    for flag, default in (("out", DEFAULT_OUT), ("doc", DEFAULT_DOC)):
+        if getattr(args, flag) != default:
+            words += [f"--{flag}", getattr(args, flag)]
+    for flag in ("parts", "seeds", "rounds", "tf1_max_epochs", "run"):
+        if getattr(args, flag) is not None:
+            words += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    return shlex.join(words + (["--quick"] if args.quick else []))

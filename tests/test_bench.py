@@ -1,0 +1,190 @@
+"""``cnnlab bench``: parts write their json as they finish, the document is generated from them, a re-run skips
+finished parts, and mistakes are one line. Sizes are tiny (``--quick`` or smaller): no figure here means
+anything, and no test asserts a time."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from cnnlab.bench.settings import PARTS, bench_settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cli_bench(tmp_path_factory):
+    """``cnnlab bench --quick --json`` for the two in-process parts, through the real CLI entry point."""
+    import contextlib
+    import io
+
+    from cnnlab.cli import main
+
+    folder = tmp_path_factory.mktemp("bench")
+    out, doc = folder / "results", folder / "docs" / "PERFORMANCE.md"
+    argv = ["bench", "--quick", "--json", "--out", str(out), "--doc", str(doc), "--parts", "time_to_accuracy,tutorial"]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(argv)
+    return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "out": out, "doc": doc,
+            "argv": argv}
+
+
+@pytest.fixture(scope="module")
+def library_bench(tmp_path_factory):
+    """The other parts through ``run_bench`` at sizes below ``--quick`` (their child processes dominate the time);
+    the models part loops over two registered models instead of all, to keep this file within its time."""
+    from cnnlab.bench.runner import run_bench
+    from cnnlab.models import registry
+
+    quick = bench_settings(quick=True)
+    settings = dataclasses.replace(
+        quick,
+        models=dataclasses.replace(quick.models, images=256),
+        latency=dataclasses.replace(quick.latency, train_limit=512, calls=5, formats=("keras", "tflite")),
+        scaling=dataclasses.replace(quick.scaling, sizes=(256, 512), full_limit=512),
+        best=dataclasses.replace(quick.best, datasets=("mnist",), limit=256),
+    )
+    out = tmp_path_factory.mktemp("bench-library")
+    lines: list[str] = []
+    two = registry.list_models()[:2]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "list_models", lambda: two)
+        records = run_bench(settings, out, ["models", "latency", "scaling", "best"], progress=lines.append)
+    return {"records": records, "out": out, "lines": lines, "models": [m.name for m in two]}
+
+
+def test_cli_writes_one_json_per_part_and_prints_them(cli_bench):
+    assert cli_bench["code"] == 0, cli_bench["stderr"]
+    printed = json.loads(cli_bench["stdout"])
+    assert set(printed["parts"]) == {"tutorial", "time_to_accuracy"}
+    for part in ("tutorial", "time_to_accuracy"):
+        record = json.loads((cli_bench["out"] / f"{part}.json").read_text())
+        assert record["part"] == part and record["quick"] is True
+        assert record["wall_seconds"] > 0
+        assert {"cpu", "cpu_count", "memory_gib", "cpu_flags", "versions", "date"} <= set(record["machine"])
+        assert record == printed["parts"][part]
+    tutorial = printed["parts"]["tutorial"]["result"]
+    assert set(tutorial["median"]) == {"tf1_graph", "keras_fit_numpy", "cnnlab"}
+    for key in ("cnnlab_vs_tf1", "cnnlab_vs_keras_numpy", "accuracy_points_vs_tf1", "goal"):
+        assert key in tutorial
+    round_ = tutorial["rounds"][0]
+    assert round_["cnnlab"]["images_per_second"] > 0 and 0 <= round_["tf1_graph"]["test_accuracy"] <= 1
+    timing = printed["parts"]["time_to_accuracy"]["result"]
+    assert timing["tf1_graph"]["points"] and timing["fast"]["points"]
+    assert set(timing["fast"]["seconds_to"]) == {"0.99", "0.994"}
+    seconds = [p["seconds"] for p in timing["fast"]["points"]]
+    assert seconds == sorted(seconds)  # cumulative training time
+
+
+def test_progress_names_each_part_and_round(cli_bench):
+    assert "tutorial: round 1/1" in cli_bench["stderr"]
+    assert "tutorial: part 1 of 2 starting" in cli_bench["stderr"]  # the bench's order, not --parts'
+
+
+def test_document_is_generated_with_machine_command_and_quick_mark(cli_bench):
+    text = cli_bench["doc"].read_text()
+    assert text.startswith("# Performance\n\n**QUICK — not a measurement.**")
+    assert "## Machine" in text and "AVX-512 BF16:" in text and "tensorflow" in text
+    assert "cnnlab bench --out" in text and "--quick" in text
+    assert "| TF1 graph (Session.run per batch) |" in text
+    assert "| contender | to 99.0 % | to 99.4 % |" in text
+    assert "Not measured yet: `cnnlab bench --parts best`." in text
+
+
+def test_rerun_skips_finished_parts_and_keeps_their_files(cli_bench, cli):
+    before = {p: (cli_bench["out"] / f"{p}.json").read_text() for p in ("tutorial", "time_to_accuracy")}
+    code, out, err = cli(*[a for a in cli_bench["argv"] if a != "--json"])
+    assert code == 0 and out == ""
+    assert err.count("skipped (--rerun measures it again)") == 2
+    assert {p: (cli_bench["out"] / f"{p}.json").read_text() for p in before} == before
+
+
+def test_other_settings_measure_a_part_again(cli_bench, tmp_path, monkeypatch):
+    import cnnlab.bench.runner as runner
+
+    out = tmp_path / "copy"
+    out.mkdir()
+    record = json.loads((cli_bench["out"] / "tutorial.json").read_text())
+    record["settings"]["rounds"] = 99  # as if measured with other settings
+    (out / "tutorial.json").write_text(json.dumps(record))
+    calls = []
+    monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial",
+                        lambda settings, context: calls.append(settings) or {"stub": True})
+    records = runner.run_bench(bench_settings(quick=True), out, ["tutorial"])
+    assert len(calls) == 1 and records["tutorial"]["result"] == {"stub": True}
+
+
+def test_library_parts_have_their_fields(library_bench):
+    records = library_bench["records"]
+    assert set(records) == {"models", "latency", "scaling", "best"}
+    models = records["models"]["result"]["models"]
+    assert [m["model"] for m in models] == library_bench["models"]
+    assert all(m["images_per_second"] > 0 and m["macs"] > 0 and m["batch_size"] > 0 for m in models)
+    latency = records["latency"]["result"]
+    assert [r["format"] for r in latency["results"]] == ["keras", "tflite"]
+    assert latency["results"][1]["parity"]["passed"] and latency["fastest_exported"] == "tflite"
+    scaling = records["scaling"]["result"]
+    assert [r["images"] for r in scaling["runs"]] == [256, 512]
+    assert all(r["max_rss_bytes"] > 10**7 for r in [*scaling["runs"], scaling["full_run"]])
+    assert {"time_ratio", "r_squared", "seconds_per_1000_images"} <= set(scaling["linearity"]["train_seconds"])
+    best = records["best"]["result"]["datasets"]["mnist"]
+    assert len(best["seeds"]) == 1 and 0 < best["mean"] <= 1 and best["std"] is None
+    assert (library_bench["out"] / "best-runs" / ".gitignore").is_file()
+    assert any("scaling:   epoch 1/1" in line for line in library_bench["lines"])  # the child's progress, passed on
+
+
+def test_document_has_every_parts_table(cli_bench, library_bench):
+    from cnnlab.bench.document import render_document
+    from cnnlab.bench.results import read_parts
+
+    records = {**read_parts(cli_bench["out"]), **library_bench["records"]}
+    assert set(records) == set(PARTS)
+    text = render_document(records, "cnnlab bench --quick")
+    for header in ("| contender | images/s | vs TF1 |", "| contender | to 99.0 % |", "| model | params | MACs/image |",
+                   "| format | calls | median ms |", "| images | epochs | training s |",
+                   "| dataset | seed | model | epochs | test accuracy |", "| goal | measured | met |"):
+        assert header in text
+    assert "Not measured yet" not in text
+
+
+def test_best_reuses_finished_runs(library_bench):
+    from cnnlab.bench.best import run_best
+    from cnnlab.bench.context import BenchContext
+
+    settings = bench_settings(quick=True).best
+    lines: list[str] = []
+    context = BenchContext(out=library_bench["out"], scratch=library_bench["out"], progress=lines.append)
+    result = run_best(dataclasses.replace(settings, datasets=("mnist",), limit=256), context)
+    seed = result["datasets"]["mnist"]["seeds"][0]
+    assert seed["reused"] and seed["max_rss_bytes"] is None
+    assert seed["test_accuracy"] == library_bench["records"]["best"]["result"]["datasets"]["mnist"]["mean"]
+
+
+def test_bad_part_name_is_one_line_and_exit_2(cli, tmp_path):
+    code, out, err = cli("bench", "--parts", "tutorial,speed", "--out", str(tmp_path / "r"))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "unknown bench part(s) speed" in err and "time_to_accuracy" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unwritable_out_is_one_line(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = cli("bench", "--quick", "--parts", "tutorial", "--out", str(blocker / "results"))
+    assert code == 4 and out == ""
+    assert err.count("\n") == 1 and "cannot write the bench results" in err
+
+
+def test_linearity_of_a_straight_line():
+    from cnnlab.bench.scaling import linearity
+
+    rows = [{"images": n, "train_seconds": 1 + n / 1000, "last_epoch_seconds": n / 1000} for n in (1000, 2000, 4000)]
+    figures = linearity(rows)
+    assert figures["size_ratio"] == 4
+    assert figures["last_epoch_seconds"]["time_ratio"] == 4 and figures["last_epoch_seconds"]["r_squared"] == 1
+    assert figures["train_seconds"]["seconds_per_1000_images"] == pytest.approx(1)
+    assert figures["train_seconds"]["intercept_seconds"] == pytest.approx(1)
