@@ -30,13 +30,15 @@ def main() -> None:
     from cnnlab.bench.tutorial import run_tutorial
 
     with tempfile.TemporaryDirectory() as folder:
-        context = BenchContext(out=Path(folder), scratch=Path(folder), progress=lambda line: print(line, file=sys.stderr))
+        context = BenchContext(out=Path(folder), scratch=Path(folder),
+                               progress=lambda line: print(line, file=sys.stderr))
         result = run_tutorial(TutorialSettings(images=args.images, epochs=args.epochs, rounds=args.rounds), context)
     if args.json:
         print(json.dumps(result, indent=2))
         return
     for name, median in result["median"].items():
-        print(f"{name:16s} {median['images_per_second']:8,.0f} images/s  test accuracy {100 * median['test_accuracy']:.2f} %")
+        print(f"{name:16s} {median['images_per_second']:8,.0f} images/s  "
+              f"test accuracy {100 * median['test_accuracy']:.2f} %")
     print(f"cnnlab / tf1 graph = {result['cnnlab_vs_tf1']:.2f}x; cnnlab / keras fit on numpy = "
           f"{result['cnnlab_vs_keras_numpy']:.2f}x; accuracy vs tf1 {result['accuracy_points_vs_tf1']:+.2f} points")
 

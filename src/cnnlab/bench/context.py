@@ -45,3 +45,11 @@ def recipe_or_default(name: str) -> str:
     from cnnlab.config import RECIPES
 
     return name if name in RECIPES else "default"
+
+
+def precision_used() -> str:
+    """The Keras dtype policy the last ``train()`` in this process ran under: a config's ``auto`` precision resolved
+    (``mixed_bfloat16`` or ``float32``), which is what a reader of the figures needs to know."""
+    import keras
+
+    return keras.mixed_precision.global_policy().name

@@ -161,10 +161,11 @@ def _tutorial(result: dict) -> list[str]:
                      each])
     fit = ", ".join(f"{r['cnnlab']['fit_seconds_with_checkpoints']:.1f} s" for r in result["rounds"])
     return [f"Batch {result['batch_size']}, Adam 1e-4, dropout 0.5, {_count(result['epochs'], 'epoch')} on "
-            f"{result['images']:,} images from a fresh model, {_count(len(result['rounds']), 'alternating round')} in one "
-            "process; medians. Training seconds: the steps of each epoch with their first-call costs (graph "
-            "optimization, tracing), without model building or evaluation; cnnlab's from `history.csv` (epoch "
-            "start to end, before its checkpoint write — the baselines write none).", "",
+            f"{result['images']:,} images from a fresh model, "
+            f"{_count(len(result['rounds']), 'alternating round')} in one process; medians. Training seconds: "
+            "the steps of each epoch with their first-call costs (graph optimization, tracing), without model "
+            "building or evaluation; cnnlab's from `history.csv` (epoch start to end, before its checkpoint write — "
+            "the baselines write none).", "",
             *_table(["contender", "images/s", "vs TF1", f"test accuracy after {_count(result['epochs'], 'epoch')}",
                      "images/s per round"], rows), "",
             f"cnnlab / TF1: **{result['cnnlab_vs_tf1']:.2f}×**; cnnlab / Keras on numpy: "
@@ -198,8 +199,8 @@ def _models(result: dict) -> list[str]:
     rows = [[m["model"], f"{m['params']:,}", f"{m['macs']:,}", str(m["batch_size"]), m["precision"],
              f"{m['images_per_second']:,.0f}"] for m in result["models"]]
     return [f"Each model under the `{result['recipe']}` recipe (its batch size and precision), "
-            f"{_count(result['epochs'], 'epoch')} on {result['images']:,} images; images/s is the median of the epochs after the first "
-            "(tracing left out).", "",
+            f"{_count(result['epochs'], 'epoch')} on {result['images']:,} images; images/s is the median of the "
+            "epochs after the first (tracing left out).", "",
             *_table(["model", "params", "MACs/image", "batch", "precision", "images/s"], rows)]
 
 

@@ -14,7 +14,8 @@ from cnnlab.bench.settings import ModelsSettings
 
 
 def run_models(settings: ModelsSettings, context: BenchContext) -> dict[str, Any]:
-    """One row per registered model: params, MACs/image, batch, precision, images/s of each epoch and the median."""
+    """One row per registered model: params, MACs/image, batch, precision (``auto`` resolved), images/s of each epoch
+    and their median."""
     from cnnlab.models.registry import list_models
 
     data = context.dataset("mnist")
@@ -27,6 +28,7 @@ def run_models(settings: ModelsSettings, context: BenchContext) -> dict[str, Any
 
 
 def _throughput(model: str, settings: ModelsSettings, data, context: BenchContext) -> dict[str, Any]:
+    from cnnlab.bench.context import precision_used
     from cnnlab.config import TrainConfig
     from cnnlab.training.fit import train
 
@@ -35,5 +37,5 @@ def _throughput(model: str, settings: ModelsSettings, data, context: BenchContex
     run = train(config, context.scratch / f"models-{model}-{time.time_ns()}", dataset=data)
     per_epoch = [float(v) for v in run.history["images_per_second"]]
     steady = per_epoch[1:] or per_epoch  # one epoch only: nothing to leave out, and the doc says so
-    return {"batch_size": config.batch_size, "precision": config.precision, "images_per_second_per_epoch": per_epoch,
+    return {"batch_size": config.batch_size, "precision": precision_used(), "images_per_second_per_epoch": per_epoch,
             "images_per_second": round(statistics.median(steady), 1), "tracing_excluded": len(per_epoch) > 1}

@@ -66,6 +66,7 @@ def _tf1_curve(data, settings: TimeToAccuracySettings, context: BenchContext) ->
 
 def _fast_curve(data, settings: TimeToAccuracySettings, context: BenchContext) -> dict[str, Any]:
     from cnnlab.bench.clocks import TestAccuracyClock
+    from cnnlab.bench.context import precision_used
     from cnnlab.config import TrainConfig
     from cnnlab.training.fit import train
 
@@ -78,7 +79,7 @@ def _fast_curve(data, settings: TimeToAccuracySettings, context: BenchContext) -
     for point in clock.points:
         context.say("time_to_accuracy", f"{recipe} epoch {point['epoch']}: {100 * point['accuracy']:.2f} % "
                                         f"after {point['seconds']:.1f} s")
-    return {"points": clock.points, "recipe": recipe, "precision": config.precision, "batch_size": config.batch_size,
+    return {"points": clock.points, "recipe": recipe, "precision": precision_used(), "batch_size": config.batch_size,
             "model": config.model}
 
 
@@ -86,5 +87,6 @@ def _crossings(points: list[dict[str, float]], targets: list[float]) -> dict[str
     """The first time at or above each target (None = not reached), the final epoch's accuracy, the curve."""
     seconds_to = {str(t): next((p["seconds"] for p in points if p["accuracy"] >= t), None) for t in targets}
     epoch_to = {str(t): next((p["epoch"] for p in points if p["accuracy"] >= t), None) for t in targets}
-    return {"seconds_to": seconds_to, "epoch_to": epoch_to, "final_accuracy": points[-1]["accuracy"] if points else None,
-            "epochs": len(points), "points": points}
+    final = points[-1]["accuracy"] if points else None
+    return {"seconds_to": seconds_to, "epoch_to": epoch_to, "final_accuracy": final, "epochs": len(points),
+            "points": points}

@@ -79,6 +79,7 @@ def _keras_round(inputs: _Inputs, epochs: int, index: int, config, scratch: Path
 
 def _cnnlab_round(inputs: _Inputs, epochs: int, index: int, config, scratch: Path) -> dict[str, float]:
     from cnnlab.bench.clocks import FitClock
+    from cnnlab.bench.context import precision_used
     from cnnlab.training.fit import train
 
     clock = FitClock()
@@ -86,6 +87,7 @@ def _cnnlab_round(inputs: _Inputs, epochs: int, index: int, config, scratch: Pat
                 dataset=inputs.data, callbacks=[clock])
     row = _row(len(inputs.y) * epochs, float(run.history["seconds"].sum()), float(run.metrics["accuracy"]))
     row["fit_seconds_with_checkpoints"] = round(clock.seconds, 3)
+    row["precision"] = precision_used()
     return row
 
 
@@ -103,7 +105,8 @@ def _summary(rounds: list[dict], images: int, epochs: int, config) -> dict[str, 
     speedup = speed["cnnlab"] / speed["tf1_graph"]
     points = 100 * (median["cnnlab"]["test_accuracy"] - median["tf1_graph"]["test_accuracy"])
     return {
-        "images": images, "epochs": epochs, "batch_size": config.batch_size, "precision": config.precision,
+        "images": images, "epochs": epochs, "batch_size": config.batch_size,
+        "precision": rounds[0]["cnnlab"]["precision"],
         "recipe": config.recipe, "rounds": rounds, "median": median,
         "cnnlab_vs_tf1": round(speedup, 3),
         "cnnlab_vs_keras_numpy": round(speed["cnnlab"] / speed["keras_fit_numpy"], 3),

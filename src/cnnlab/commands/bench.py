@@ -73,7 +73,8 @@ def run(args) -> int:
 
 
 def _command(args) -> str:
-    """The command line that regenerates the document (``--rerun`` and ``--json`` left out: they change nothing in it)."""
+    """The command line that regenerates the document (``--rerun`` and ``--json`` left out: they change nothing
+    in it)."""
     words = ["cnnlab", "bench"]
     for flag, default in (("out", DEFAULT_OUT), ("doc", DEFAULT_DOC)):
         if getattr(args, flag) != default:
