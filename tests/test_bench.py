@@ -53,8 +53,9 @@ def library_bench(tmp_path_factory):
     two = registry.list_models()[:2]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(registry, "list_models", lambda: two)
-        records = run_bench(settings, out, ["models", "latency", "scaling", "best"], progress=lines.append)
-    return {"records": records, "out": out, "lines": lines, "models": [m.name for m in two]}
+        outcome = run_bench(settings, out, ["models", "latency", "scaling", "best"], progress=lines.append)
+    assert outcome.failures == {}
+    return {"records": outcome.records, "out": out, "lines": lines, "models": [m.name for m in two]}
 
 
 def test_cli_writes_one_json_per_part_and_prints_them(cli_bench):
@@ -114,8 +115,8 @@ def test_other_settings_measure_a_part_again(cli_bench, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial",
                         lambda settings, context: calls.append(settings) or {"stub": True})
-    records = runner.run_bench(bench_settings(quick=True), out, ["tutorial"])
-    assert len(calls) == 1 and records["tutorial"]["result"] == {"stub": True}
+    outcome = runner.run_bench(bench_settings(quick=True), out, ["tutorial"])
+    assert len(calls) == 1 and outcome.records["tutorial"]["result"] == {"stub": True}
 
 
 def test_library_parts_have_their_fields(library_bench):
@@ -188,3 +189,22 @@ def test_linearity_of_a_straight_line():
     assert figures["last_epoch_seconds"]["time_ratio"] == 4 and figures["last_epoch_seconds"]["r_squared"] == 1
     assert figures["train_seconds"]["seconds_per_1000_images"] == pytest.approx(1)
     assert figures["train_seconds"]["intercept_seconds"] == pytest.approx(1)
+
+
+def test_a_failing_part_is_reported_and_the_others_still_run(cli, tmp_path, monkeypatch):
+    import cnnlab.bench.runner as runner
+    from cnnlab.bench import document
+
+    def broken(settings, context):
+        raise ValueError("no such thing")
+
+    monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial", broken)
+    monkeypatch.setitem(runner._PART_FUNCTIONS, "models", lambda settings, context: {"stub": True})
+    monkeypatch.setitem(document._RENDERERS, "models", lambda result: ["stub table"])
+    out, doc = tmp_path / "r", tmp_path / "PERFORMANCE.md"
+    code, stdout, err = cli("bench", "--quick", "--parts", "tutorial,models", "--out", str(out), "--doc", str(doc))
+    assert code == 4 and stdout == ""
+    assert "tutorial: FAILED (ValueError: no such thing)" in err
+    assert err.strip().splitlines()[-1].startswith("cnnlab: error: 1 part(s) failed (tutorial: ValueError")
+    assert (out / "models.json").is_file() and not (out / "tutorial.json").exists()
+    assert "stub table" in doc.read_text()

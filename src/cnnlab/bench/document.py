@@ -165,7 +165,8 @@ def _tutorial(result: dict) -> list[str]:
             f"{_count(len(result['rounds']), 'alternating round')} in one process; medians. Training seconds: "
             "the steps of each epoch with their first-call costs (graph optimization, tracing), without model "
             "building or evaluation; cnnlab's from `history.csv` (epoch start to end, before its checkpoint write — "
-            "the baselines write none).", "",
+            "the baselines write none). All three run with TensorFlow's deterministic ops, as cnnlab always "
+            "trains.", "",
             *_table(["contender", "images/s", "vs TF1", f"test accuracy after {_count(result['epochs'], 'epoch')}",
                      "images/s per round"], rows), "",
             f"cnnlab / TF1: **{result['cnnlab_vs_tf1']:.2f}×**; cnnlab / Keras on numpy: "

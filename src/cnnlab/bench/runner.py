@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,11 +38,21 @@ def parse_parts(text: str | None) -> list[str]:
     return [part for part in PARTS if part in names]
 
 
+@dataclass
+class BenchOutcome:
+    records: dict[str, dict[str, Any]]  # every part record present in ``out`` afterwards, keyed by part
+    failures: dict[str, str]  # part -> "ErrorType: message" for the parts that failed this time
+
+
 def run_bench(settings: BenchSettings, out: str | Path, parts: list[str], rerun: bool = False,
-              progress: Progress = lambda line: None) -> dict[str, dict[str, Any]]:
-    """Measure ``parts`` (skipping those already in ``out`` with the same settings, unless ``rerun``) and return
-    every part record present in ``out`` afterwards, keyed by part."""
+              progress: Progress = lambda line: None, keep_going: bool = True) -> BenchOutcome:
+    """Measure ``parts`` (skipping those already in ``out`` with the same settings, unless ``rerun``).
+
+    A part that fails is reported in ``failures`` and the bench goes on with the next one (``keep_going``): an
+    unattended 90-minute bench should not lose its last hour to an error in one part.
+    """
     out = prepare_out(Path(out))
+    failures: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as scratch:
         context = BenchContext(out=out, scratch=Path(scratch), progress=progress, rerun=rerun)
         for number, part in enumerate(parts, start=1):
@@ -51,10 +62,17 @@ def run_bench(settings: BenchSettings, out: str | Path, parts: list[str], rerun:
                 context.say(part, f"already measured in {out / (part + '.json')}; skipped (--rerun measures it again)")
                 continue
             context.say(part, f"part {number} of {len(parts)} starting")
-            record = _measure(part, settings, context, wanted)
+            try:
+                record = _measure(part, settings, context, wanted)
+            except Exception as err:  # noqa: BLE001 - reported to the caller, who exits non-zero
+                if not keep_going:
+                    raise
+                failures[part] = f"{type(err).__name__}: {err}"
+                context.say(part, f"FAILED ({failures[part]}); going on with the next part")
+                continue
             write_part(out, record)
             context.say(part, f"done in {record['wall_seconds']:.0f} s; wrote {out / (part + '.json')}")
-    return read_parts(out)
+    return BenchOutcome(read_parts(out), failures)
 
 
 def _measure(part: str, settings: BenchSettings, context: BenchContext, wanted: dict) -> dict[str, Any]:

@@ -22,7 +22,10 @@ GOAL_SECONDS_HIGH = 30.0  # fast reaches the higher target (99.4 %) within this 
 
 def run_time_to_accuracy(settings: TimeToAccuracySettings, context: BenchContext) -> dict[str, Any]:
     """Both curves (epoch, cumulative training seconds, test accuracy) and the first crossing of each target."""
+    from cnnlab.runtime import seed_everything
+
     data = context.dataset("mnist")
+    seed_everything(0)  # TF1 too runs under the deterministic ops that cnnlab's training turns on
     tf1 = _tf1_curve(data, settings, context)
     fast = _fast_curve(data, settings, context)
     targets = list(settings.targets)

@@ -52,7 +52,7 @@ def run(args) -> int:
     from cnnlab.bench.document import render_document
     from cnnlab.bench.runner import parse_parts, run_bench
     from cnnlab.bench.settings import bench_settings
-    from cnnlab.errors import ConfigError
+    from cnnlab.errors import ConfigError, RunError
     from cnnlab.fileio import atomic_write_text
 
     parts = parse_parts(args.parts)
@@ -62,13 +62,17 @@ def run(args) -> int:
             raise ConfigError(f"--{flag.replace('_', '-')} {value} is out of range: use a whole number >= 1")
     settings = bench_settings(args.quick, rounds=args.rounds, seeds=args.seeds, tf1_max_epochs=args.tf1_max_epochs,
                               run=args.run)
-    records = run_bench(settings, args.out, parts, rerun=args.rerun, progress=note)
+    outcome = run_bench(settings, args.out, parts, rerun=args.rerun, progress=note, keep_going=not args.debug)
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(doc, render_document(records, _command(args)))
-    note(f"wrote {doc} from {len(records)} part file(s) in {args.out}")
+    atomic_write_text(doc, render_document(outcome.records, _command(args)))
+    note(f"wrote {doc} from {len(outcome.records)} part file(s) in {args.out}")
     if args.json:
-        print_json({"out": args.out, "doc": str(doc), "parts": records})
+        print_json({"out": args.out, "doc": str(doc), "parts": outcome.records, "failures": outcome.failures})
+    if outcome.failures:
+        failed = "; ".join(f"{part}: {message}" for part, message in outcome.failures.items())
+        raise RunError(f"{len(outcome.failures)} part(s) failed ({failed}); the other parts are in {args.out} and "
+                       "the document; the same command measures only what is missing (--debug for a traceback)")
     return 0
 
 
