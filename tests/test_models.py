@@ -59,3 +59,25 @@ def test_unknown_model_and_option_are_refused_with_the_choices():
         create_model("resnet")
     with pytest.raises(ConfigError, match="has no option.*units.*dense_units"):
         create_model("digitcnn", units=3)
+
+
+def test_fused_batch_norm_matches_the_formula_and_survives_saving(tmp_path):
+    import keras
+    import numpy as np
+
+    from cnnlab.models.layers import FusedBatchNorm
+
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(16, 6, 6, 4)).astype("float32")
+    layer = FusedBatchNorm(momentum=0.5)
+    out = np.asarray(layer(x, training=True))
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(layer.moving_mean.value), 0.5 * mean, rtol=1e-5)
+
+    model = create_model("fastcnn", batch_norm=True)
+    model(np.zeros((2, 28, 28, 1), "float32"), training=True)  # moves the statistics away from their start
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    images = np.random.default_rng(1).normal(size=(3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-5, atol=1e-5)

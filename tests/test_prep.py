@@ -93,3 +93,46 @@ def test_random_translate_moves_ink_without_losing_it():
     np.testing.assert_array_equal(shifted, again)
     assert np.allclose(shifted.sum(axis=(1, 2, 3)), 64.0)
     assert not np.array_equal(shifted, image)
+
+
+def test_random_rotate_turns_a_bar_and_repeats_with_its_seed():
+    import tensorflow as tf
+
+    from cnnlab.data.prep import random_rotate
+
+    bar = np.zeros((8, 28, 28, 1), np.float32)
+    bar[:, 13:15, 4:24] = 255.0  # a horizontal bar through the centre
+    turned = np.asarray(random_rotate(tf.constant(bar), 30.0, tf.constant([3, 4])))
+    np.testing.assert_array_equal(turned, np.asarray(random_rotate(tf.constant(bar), 30.0, tf.constant([3, 4]))))
+    assert not np.array_equal(turned, bar)
+    assert turned[:, 13:15, 13:15].min() > 200  # the centre stays where it was
+    # the ink is kept (up to bilinear resampling at the edges of the bar)
+    np.testing.assert_allclose(turned.sum(axis=(1, 2, 3)), bar.sum(axis=(1, 2, 3)), rtol=0.05)
+    unchanged = np.asarray(random_rotate(tf.constant(bar), 1e-6, tf.constant([3, 4])))
+    np.testing.assert_allclose(unchanged, bar, atol=1e-2)
+
+
+def test_random_flip_mirrors_about_half_and_only_left_right():
+    import tensorflow as tf
+
+    from cnnlab.data.prep import random_flip
+
+    images = np.zeros((200, 28, 28, 1), np.float32)
+    images[:, 5:20, 2] = 255.0  # a vertical stroke at the left edge
+    flipped = np.asarray(random_flip(tf.constant(images), tf.constant([1, 2])))
+    mirrored = flipped[:, 5:20, 25].min(axis=1).ravel() == 255.0
+    kept = flipped[:, 5:20, 2].min(axis=1).ravel() == 255.0
+    assert np.all(mirrored ^ kept) and 60 < mirrored.sum() < 140
+
+
+def test_augmented_pipeline_repeats_with_its_seed():
+    x, y = _images(64), np.arange(64) % 10
+    norm = Normalizer.fit("scale", x)
+
+    def first_batch(seed):
+        data = make_train_dataset(x, y, norm, 16, seed, 0, 1, augment_shift=2, augment_rotate=15.0,
+                                  augment_flip=True)
+        return np.asarray(next(iter(data))[0])
+
+    np.testing.assert_array_equal(first_batch(7), first_batch(7))
+    assert not np.array_equal(first_batch(7), first_batch(8))

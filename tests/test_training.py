@@ -144,3 +144,14 @@ def test_run_load_refuses_what_is_not_a_run(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"epochs": -3}))
     with pytest.raises(RunError, match="epochs -3 is out of range"):
         Run.load(tmp_path)
+
+
+def test_auto_precision_is_recorded_and_the_final_model_is_float32(tiny_run):
+    from cnnlab.runtime import cpu_has_native_bfloat16, resolve_precision
+
+    assert tiny_run.config.precision == "auto"
+    expected = "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
+    assert resolve_precision("auto") == expected == tiny_run.manifest["precision"]
+    assert resolve_precision("float32") == "float32"
+    model = tiny_run.load_model()
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}  # for export and other programs

@@ -17,7 +17,7 @@ from cnnlab.errors import ConfigError
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
 NORMALIZATIONS = ("standardize", "scale")
 VAL_MODES = ("last", "random")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 
@@ -37,6 +37,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay; 0 = plain Adam
     label_smoothing: float = 0.0  # 0 = plain cross-entropy
     augment_shift: int = 0  # pixels: random translation of training images, 0 = no augmentation
+    augment_rotate: float = 0.0  # degrees: random rotation either way, 0 = none
+    augment_flip: bool = False  # mirror half of the training images left-right (clothes, not digits)
     dropout: float | None = None  # probability of dropping a unit; None = the model's own default
     normalization: str = "standardize"  # standardize (per-pixel mean, one global std) | scale ([0, 1])
     val_split: int = 5000  # images held out of training for validation; 0 = train on everything
@@ -44,7 +46,7 @@ class TrainConfig:
     limit: int | None = None  # train on the first N training images only (quick checks)
     seed: int = 0
     steps_per_execution: int = 50  # optimizer steps per compiled call (fewer Python round-trips)
-    precision: str = "float32"  # float32 | mixed_bfloat16
+    precision: str = "auto"  # auto (bfloat16 where the CPU computes it natively) | float32 | mixed_bfloat16
     distribute: str = "none"  # none | mirrored (local GPUs or the CPU) | multiworker (from TF_CONFIG)
 
     # ---------------------------------------------------------------- construction
@@ -61,9 +63,10 @@ class TrainConfig:
             raise ConfigError(f"unknown recipe {recipe!r}; choose one of: {', '.join(sorted(RECIPES))}")
         explicit = {k: v for k, v in overrides.items() if v is not None}
         _check_known_fields(explicit)
-        model = model or explicit.pop("model", None) or cls.model
+        model = model or explicit.pop("model", None)
         explicit.pop("model", None)
-        values = {"recipe": recipe, "model": model, **RECIPES[recipe](model), **explicit}
+        settings = RECIPES[recipe](model, explicit.get("dataset", cls.dataset))
+        values = {"recipe": recipe, **settings, **explicit, "model": model or settings.get("model", cls.model)}
         limit, val_split = values.get("limit"), values.get("val_split", cls.val_split)
         if limit is not None and "val_split" not in explicit and val_split > limit // 5:
             values["val_split"] = limit // 10  # a quick --limit run keeps 90 % of its images for training
@@ -107,6 +110,8 @@ class TrainConfig:
         _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a number >= 0")
         _require(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "a number in [0, 1)")
         _require(0 <= self.augment_shift <= 8, "augment_shift", self.augment_shift, "0 to 8 pixels")
+        _require(0 <= self.augment_rotate <= 45, "augment_rotate", self.augment_rotate, "0 to 45 degrees")
+        _require(isinstance(self.augment_flip, bool), "augment_flip", self.augment_flip, "true or false")
         if self.dropout is not None:
             _require(0 <= self.dropout < 1, "dropout", self.dropout, "a probability in [0, 1)")
         _require(self.val_split >= 0, "val_split", self.val_split, "a number of images >= 0")
@@ -162,10 +167,11 @@ def _check_known_fields(values: dict[str, Any]) -> None:
 
 
 # -------------------------------------------------------------------- recipes
-# A recipe maps a model name to the settings it changes. "seed" is each tutorial's own recipe.
+# A recipe maps (model or None, dataset) to the settings it changes; it may name its own model for when the
+# user gives none. "seed" is each tutorial's own recipe; "fast" and "best" are measured in docs/PERFORMANCE.md.
 
 
-def _default_recipe(model: str) -> dict[str, Any]:
+def _default_recipe(model: str | None, dataset: str) -> dict[str, Any]:
     # Faster than the tutorials: larger batches, a one-cycle learning rate at 10x the tutorial's Adam
     # step and a light translation augmentation; measured in README.md.
     return {
@@ -201,7 +207,8 @@ _SEED_RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def _seed_recipe(model: str) -> dict[str, Any]:
+def _seed_recipe(model: str | None, dataset: str) -> dict[str, Any]:
+    model = model or "digitcnn"
     if model not in _SEED_RECIPES:
         raise ConfigError(
             f"the seed recipe exists only for the tutorial models ({', '.join(_SEED_RECIPES)}), not {model!r}; "
@@ -211,9 +218,47 @@ def _seed_recipe(model: str) -> dict[str, Any]:
     return {**base, **_SEED_RECIPES[model]}
 
 
-RECIPES: dict[str, Callable[[str], dict[str, Any]]] = {
+def _fast_recipe(model: str | None, dataset: str) -> dict[str, Any]:
+    # Seconds, not minutes: the compact fastcnn (0.9 M multiply-adds an image, no batch norm), a short one-cycle
+    # schedule at a high peak, label smoothing, 1-pixel shifts, every training image (no validation pass).
+    return {
+        "model": "fastcnn", "epochs": 5, "batch_size": 96, "learning_rate": 4e-3, "lr_schedule": "onecycle",
+        "warmup_fraction": 0.2, "label_smoothing": 0.1, "augment_shift": 1, "normalization": "standardize",
+        "val_split": 0,
+    }
+
+
+_BEST_RECIPES: dict[str, dict[str, Any]] = {
+    # About 10 minutes of a 2-core CPU: a wider fastcnn with (fused) batch norm and dropout, rotations and
+    # shifts, 30 epochs.
+    "mnist": {
+        "model": "fastcnn", "epochs": 30, "batch_size": 128, "learning_rate": 4e-3, "dropout": 0.3,
+        "augment_shift": 2, "augment_rotate": 10.0,
+        "model_options": {"conv_1_channels": 32, "conv_2_channels": 64, "conv_3_channels": 128, "batch_norm": True},
+    },
+    # About 15 minutes: a VGG-style network with batch norm, mirrored and shifted clothes.
+    "fashion-mnist": {
+        "model": "widecnn", "epochs": 20, "batch_size": 128, "learning_rate": 3e-3, "dropout": 0.3,
+        "augment_shift": 2, "augment_flip": True,
+    },
+}
+
+
+def _best_recipe(model: str | None, dataset: str) -> dict[str, Any]:
+    # The highest test accuracy within minutes; final epoch reported, never the best epoch on the test set.
+    # Every training image is used: there is no validation split to pick from.
+    chosen = dict(_BEST_RECIPES.get(dataset, _BEST_RECIPES["mnist"]))
+    if model is not None and model != chosen["model"]:
+        chosen.pop("model_options", None)  # the options belong to the recipe's own network
+    return {"lr_schedule": "onecycle", "warmup_fraction": 0.2, "label_smoothing": 0.1,
+            "normalization": "standardize", "val_split": 0, **chosen}
+
+
+RECIPES: dict[str, Callable[[str | None, str], dict[str, Any]]] = {
     "default": _default_recipe,
     "seed": _seed_recipe,
+    "fast": _fast_recipe,
+    "best": _best_recipe,
 }
 
 

@@ -7,11 +7,25 @@ from typing import Any, Iterable
 
 from cnnlab.errors import ConfigError
 
+def yes_no(text: str) -> bool:
+    """argparse type for a boolean option: yes/no, true/false, 1/0."""
+    value = text.strip().lower()
+    if value in ("yes", "true", "1", "on"):
+        return True
+    if value in ("no", "false", "0", "off"):
+        return False
+    raise ValueError(text)
+
+
+yes_no.__name__ = "yes/no"  # argparse names the type in its one-line error
+
+
 # CLI flag -> TrainConfig field, for the options that map one to one (all default to None = not given).
 CONFIG_FLAGS: dict[str, type] = {
     "dataset": str, "model": str, "epochs": int, "batch_size": int, "learning_rate": float,
     "dropout": float, "val_split": int, "val_mode": str, "limit": int, "seed": int,
     "lr_schedule": str, "label_smoothing": float, "weight_decay": float, "augment_shift": int,
+    "augment_rotate": float, "augment_flip": yes_no,
     "normalization": str, "precision": str, "steps_per_execution": int, "distribute": str,
 }
 HELP = {
@@ -29,8 +43,10 @@ HELP = {
     "label_smoothing": "cross-entropy label smoothing in [0, 1)",
     "weight_decay": "AdamW weight decay (0 = Adam)",
     "augment_shift": "random translation of training images, in pixels",
+    "augment_rotate": "random rotation of training images, in degrees either way",
+    "augment_flip": "yes: mirror half the training images left-right (for clothes, not digits)",
     "normalization": "standardize (per-pixel mean, global std) or scale ([0, 1])",
-    "precision": "float32 or mixed_bfloat16",
+    "precision": "auto (bfloat16 where the CPU has it natively), float32 or mixed_bfloat16",
     "steps_per_execution": "optimizer steps per compiled call",
     "distribute": "none, mirrored (all local GPUs, or the CPU) or multiworker (from TF_CONFIG); "
                   "batch size and learning rate scale with the replicas",
@@ -40,11 +56,12 @@ HELP = {
 def add_config_arguments(parser, skip: Iterable[str] = (), notes: dict[str, str] | None = None) -> list[str]:
     """Add ``--recipe``, one flag per config field (except ``skip``) and ``--option``; returns the fields."""
     notes = notes or {}
-    parser.add_argument("--recipe", default=None, help="default (fast, accurate) or seed (the tutorial's own)")
+    parser.add_argument("--recipe", default=None, help="default (accurate in minutes), fast (seconds), best (highest accuracy, ~10-15 min) or seed (the tutorial's own)")
     fields = [f for f in CONFIG_FLAGS if f not in set(skip)]
     for field in fields:
         kind = CONFIG_FLAGS[field]
-        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None, metavar=kind.__name__.upper(),
+        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None,
+                            metavar="YES/NO" if kind is yes_no else kind.__name__.upper(),
                             help=HELP[field] + notes.get(field, ""))
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option, e.g. dense_units=512 (repeatable; see 'cnnlab models --json')")

@@ -129,12 +129,14 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
 
 
 def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, batch_size: int, seed: int,
-                       first_epoch: int, last_epoch: int, augment_shift: int = 0):
+                       first_epoch: int, last_epoch: int, augment_shift: int = 0, augment_rotate: float = 0.0,
+                       augment_flip: bool = False):
     """A tf.data pipeline over epochs ``first_epoch .. last_epoch - 1``, one after another.
 
     ``x`` holds raw uint8 images ``(N, 784)``; they stay in memory and each batch is a gather of shuffled
-    indices, shifted (on raw pixels, so the border is true background) and then normalized. Epoch ``e``'s
-    order and augmentation depend only on ``(seed, e)``.
+    indices, augmented on raw pixels (so the border is true background: rotated up to ``augment_rotate``
+    degrees, mirrored left-right with ``augment_flip``, shifted up to ``augment_shift`` pixels) and then
+    normalized. Epoch ``e``'s order and augmentation depend only on ``(seed, e)``.
     """
     import tensorflow as tf
 
@@ -149,8 +151,13 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, bat
 
     def gather(epoch, step, idx):
         batch = tf.cast(tf.gather(images, idx), tf.float32)
+        batch_seed = tf.stack([seed * 1_000_003 + epoch, step])
+        if augment_rotate:
+            batch = random_rotate(batch, augment_rotate, batch_seed + [0, 1 << 20])
+        if augment_flip:
+            batch = random_flip(batch, batch_seed + [0, 2 << 20])
         if augment_shift:
-            batch = random_translate(batch, augment_shift, tf.stack([seed * 1_000_003 + epoch, step]))
+            batch = random_translate(batch, augment_shift, batch_seed)
         return normalizer.tf_apply(batch), tf.gather(labels, idx)
 
     epochs = tf.data.Dataset.range(first_epoch, last_epoch)
@@ -174,6 +181,33 @@ def random_translate(batch, max_shift: int, seed):
     cols = offsets[:, 1:] + tf.range(28)[tf.newaxis, :]
     batch_rows = tf.gather(padded, rows, batch_dims=1)  # (B, 28, 28 + 2 * shift, 1)
     return tf.gather(batch_rows, cols, axis=2, batch_dims=1)
+
+
+def random_rotate(batch, max_degrees: float, seed):
+    """Rotate each image of ``(B, 28, 28, 1)`` about its centre by up to ``max_degrees`` either way (bilinear,
+    filling with 0). Stateless: the same seed gives the same angles."""
+    import tensorflow as tf
+
+    size = tf.shape(batch)[0]
+    angles = tf.random.stateless_uniform([size], seed=seed, minval=-1.0, maxval=1.0) * (max_degrees * np.pi / 180)
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    centre = (IMAGE_SHAPE[0] - 1) / 2
+    # Output pixel (x, y) samples input (a0 x + a1 y + a2, b0 x + b1 y + b2): a rotation about the centre.
+    offset_x = centre - cos * centre + sin * centre
+    offset_y = centre - sin * centre - cos * centre
+    zeros = tf.zeros_like(angles)
+    transforms = tf.stack([cos, -sin, offset_x, sin, cos, offset_y, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=batch, transforms=transforms, output_shape=IMAGE_SHAPE[:2], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def random_flip(batch, seed):
+    """Mirror each image of ``(B, 28, 28, 1)`` left-right with probability 1/2 (stateless)."""
+    import tensorflow as tf
+
+    flip = tf.random.stateless_uniform([tf.shape(batch)[0], 1, 1, 1], seed=seed) < 0.5
+    return tf.where(flip, tf.reverse(batch, axis=[2]), batch)
 
 
 def make_eval_dataset(x: np.ndarray, y: np.ndarray | None, normalizer: Normalizer, batch_size: int = 1000):

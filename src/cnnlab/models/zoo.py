@@ -70,3 +70,47 @@ def layerscnn(conv_1_channels: int = 16, conv_2_channels: int = 36, kernel_size:
         _conv(keras, conv_2_channels, kernel_size, "same", "conv_2"), _pool(keras, "pool_2"),
         *_head(keras, dense_units, dropout, "fc_3", "fc_4"),
     ])
+
+
+def _conv_bn(keras, filters: int, kernel: int, padding: str, name: str) -> list:
+    """Convolution without bias, (fused) batch normalization, ReLU."""
+    from cnnlab.models.layers import FusedBatchNorm
+
+    return [keras.layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=name),
+            FusedBatchNorm(name=f"{name}_bn"), keras.layers.ReLU(name=f"{name}_relu")]
+
+
+@register_model
+def fastcnn(conv_1_channels: int = 16, conv_2_channels: int = 48, conv_3_channels: int = 96,
+            batch_norm: bool = False, dropout: float = 0.0):
+    """Compact and quick (the fast recipe's): 5x5, 3x3, 3x3 VALID convolutions, pooled twice, linear output."""
+    import keras
+
+    def block(channels: int, kernel: int, name: str) -> list:
+        if batch_norm:  # steadier at high learning rates, but even fused it costs time: off by default
+            return _conv_bn(keras, channels, kernel, "valid", name)
+        return [_conv(keras, channels, kernel, "valid", name)]
+
+    layers = [*block(conv_1_channels, 5, "conv_1"), _pool(keras, "pool_1"),
+              *block(conv_2_channels, 3, "conv_2"), _pool(keras, "pool_2"),
+              *block(conv_3_channels, 3, "conv_3"), keras.layers.Flatten(name="flatten")]
+    if dropout > 0:
+        layers.append(keras.layers.Dropout(dropout, name="dropout"))
+    layers.append(keras.layers.Dense(NUM_CLASSES, name="fc_4", dtype="float32"))
+    return _sequential(keras, "fastcnn", layers)
+
+
+@register_model
+def widecnn(width: int = 32, dense_units: int = 256, dropout: float = 0.3):
+    """VGG-style: two 3x3 SAME convolutions per stage (width, 2x, 4x) with batch norm, pooled, fc, dropout."""
+    import keras
+
+    layers = []
+    for stage, channels in enumerate((width, 2 * width, 4 * width), start=1):
+        layers += [*_conv_bn(keras, channels, 3, "same", f"conv_{stage}a"),
+                   *_conv_bn(keras, channels, 3, "same", f"conv_{stage}b"), _pool(keras, f"pool_{stage}")]
+    layers += [keras.layers.Flatten(name="flatten"), keras.layers.Dense(dense_units, activation="relu", name="fc_4")]
+    if dropout > 0:
+        layers.append(keras.layers.Dropout(dropout, name="dropout"))
+    layers.append(keras.layers.Dense(NUM_CLASSES, name="fc_5", dtype="float32"))
+    return _sequential(keras, "widecnn", layers)

@@ -16,7 +16,7 @@ from cnnlab.data.prep import Normalizer, make_eval_dataset, make_train_dataset, 
 from cnnlab.data.sources import Dataset, load_dataset
 from cnnlab.errors import RunError
 from cnnlab.models.registry import create_model
-from cnnlab.runtime import library_versions, machine_info, seed_everything, set_precision
+from cnnlab.runtime import library_versions, machine_info, precision_policy, seed_everything
 from cnnlab.training import distribute
 from cnnlab.training.callbacks import restore_seed_generator_states, save_model_atomically
 from cnnlab.training.run import Run, prepare_run_dir
@@ -80,7 +80,14 @@ def train(
 
     session_start = time.time()
     seed_everything(config.seed)
-    set_precision(config.precision)
+    with precision_policy(config.precision) as precision:
+        return _train(config, run, run_dir, own_dir, placement, precision, session_start, resume=resume,
+                      data_dir=data_dir, dataset=dataset, callbacks=callbacks, validation_data=validation_data)
+
+
+def _train(config: TrainConfig, run: Run, run_dir: Path, own_dir: Path, placement, precision: str,
+           session_start: float, *, resume: bool, data_dir, dataset: Dataset | None, callbacks: Sequence[Any],
+           validation_data: tuple | None) -> Run:
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
     splits = _split(config, data, validation_data)
     normalizer = run.normalizer if resume else Normalizer.fit(config.normalization, splits.x_train)
@@ -98,6 +105,7 @@ def train(
         run.write_json("normalizer.json", normalizer.to_dict())
     manifest = _manifest(run, config, data, model, session_start, resume)
     manifest["distribute"] = placement.describe()
+    manifest["precision"] = precision
     run.write_json("manifest.json", manifest)
 
     if first_epoch < config.epochs:
@@ -107,7 +115,7 @@ def train(
     if not placement.is_chief:
         distribute.discard_worker_dir(own_dir, placement)
         return Run(run_dir)  # the chief's run, on storage shared by the workers
-    final_model = run.load_model("latest")
+    final_model = float32_copy(config, run.load_model("latest"))
     save_model_atomically(final_model, run.model_path)
 
     from cnnlab.evaluation import metrics_from_logits, predict_logits
@@ -124,10 +132,7 @@ def train(
 def compile_model(config: TrainConfig, steps: int):
     """Build the config's model with its optimizer, learning-rate schedule and loss."""
 
-    options = dict(config.model_options)
-    if config.dropout is not None:
-        options["dropout"] = config.dropout
-    model = create_model(config.model, **options)
+    model = create_model(config.model, **_model_options(config))
     model.compile(
         optimizer=_optimizer(config, steps * config.epochs),
         loss=_loss(config),
@@ -136,6 +141,31 @@ def compile_model(config: TrainConfig, steps: int):
         jit_compile=False,  # XLA made these small CNNs slower on CPU
     )
     return model
+
+
+def float32_copy(config: TrainConfig, model):
+    """The same network and weights with every layer in float32 (no optimizer): the run's ``model.keras``.
+
+    Mixed-precision training keeps float32 master weights, so nothing is lost; prediction, export (TFLite,
+    ONNX) and other programs then get a plain float32 model whatever precision trained it.
+    """
+    import keras
+
+    trained_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy = create_model(config.model, **_model_options(config))
+    finally:
+        keras.mixed_precision.set_global_policy(trained_policy)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _model_options(config: TrainConfig) -> dict[str, Any]:
+    options = dict(config.model_options)
+    if config.dropout is not None:
+        options["dropout"] = config.dropout
+    return options
 
 
 def steps_per_call(steps: int, wanted: int) -> int:
@@ -198,7 +228,8 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
     from cnnlab.training.callbacks import RunRecorder, write_graph_summary
 
     train_data = make_train_dataset(splits.x_train, splits.y_train, normalizer, config.batch_size, config.seed,
-                                    first_epoch, config.epochs, config.augment_shift)
+                                    first_epoch, config.epochs, config.augment_shift, config.augment_rotate,
+                                    config.augment_flip)
     one_hot = config.label_smoothing > 0
     if one_hot:
         train_data = train_data.map(lambda x, y: (x, _one_hot(y)))
