@@ -208,3 +208,15 @@ def test_a_failing_part_is_reported_and_the_others_still_run(cli, tmp_path, monk
     assert err.strip().splitlines()[-1].startswith("cnnlab: error: 1 part(s) failed (tutorial: ValueError")
     assert (out / "models.json").is_file() and not (out / "tutorial.json").exists()
     assert "stub table" in doc.read_text()
+
+
+def test_child_peak_memory_is_the_childs_own():
+    """Linux counts a forked process's parent memory into its ru_maxrss; the launcher keeps it out."""
+    import numpy as np
+
+    from cnnlab.bench.children import run_cnnlab
+
+    ballast = np.ones(150_000_000)  # 1.2 GB resident in this process
+    child = run_cnnlab(["data", "list"])
+    assert 0 < child["max_rss_bytes"] < ballast.nbytes / 2
+    assert "datasets" in child["output"]

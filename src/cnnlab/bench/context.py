@@ -47,9 +47,7 @@ def recipe_or_default(name: str) -> str:
     return name if name in RECIPES else "default"
 
 
-def precision_used() -> str:
-    """The Keras dtype policy the last ``train()`` in this process ran under: a config's ``auto`` precision resolved
-    (``mixed_bfloat16`` or ``float32``), which is what a reader of the figures needs to know."""
-    import keras
-
-    return keras.mixed_precision.global_policy().name
+def trained_precision(run) -> str:
+    """The precision a run trained in: the manifest's (``auto`` resolved to ``mixed_bfloat16`` or ``float32``,
+    which is what a reader of the figures needs), else the config's word for it."""
+    return run.manifest.get("precision") or run.config.precision

@@ -28,7 +28,7 @@ def run_models(settings: ModelsSettings, context: BenchContext) -> dict[str, Any
 
 
 def _throughput(model: str, settings: ModelsSettings, data, context: BenchContext) -> dict[str, Any]:
-    from cnnlab.bench.context import precision_used
+    from cnnlab.bench.context import trained_precision
     from cnnlab.config import TrainConfig
     from cnnlab.training.fit import train
 
@@ -36,6 +36,6 @@ def _throughput(model: str, settings: ModelsSettings, data, context: BenchContex
                                      val_split=0)
     run = train(config, context.scratch / f"models-{model}-{time.time_ns()}", dataset=data)
     per_epoch = [float(v) for v in run.history["images_per_second"]]
-    steady = per_epoch[1:] or per_epoch  # one epoch only: nothing to leave out, and the doc says so
-    return {"batch_size": config.batch_size, "precision": precision_used(), "images_per_second_per_epoch": per_epoch,
-            "images_per_second": round(statistics.median(steady), 1), "tracing_excluded": len(per_epoch) > 1}
+    steady = per_epoch[1:] or per_epoch  # one epoch only: nothing to leave out ("tracing_excluded" says so)
+    return {"batch_size": config.batch_size, "precision": trained_precision(run),
+            "images_per_second_per_epoch": per_epoch, "images_per_second": round(statistics.median(steady), 1), "tracing_excluded": len(per_epoch) > 1}

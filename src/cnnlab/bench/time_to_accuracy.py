@@ -69,7 +69,7 @@ def _tf1_curve(data, settings: TimeToAccuracySettings, context: BenchContext) ->
 
 def _fast_curve(data, settings: TimeToAccuracySettings, context: BenchContext) -> dict[str, Any]:
     from cnnlab.bench.clocks import TestAccuracyClock
-    from cnnlab.bench.context import precision_used
+    from cnnlab.bench.context import trained_precision
     from cnnlab.config import TrainConfig
     from cnnlab.training.fit import train
 
@@ -78,12 +78,12 @@ def _fast_curve(data, settings: TimeToAccuracySettings, context: BenchContext) -
     context.say("time_to_accuracy", f"cnnlab {recipe} recipe ({config.model}, {config.epochs} epochs)")
     run_dir = context.scratch / f"time-to-accuracy-{time.time_ns()}"
     clock = TestAccuracyClock(run_dir, data.x_test, data.y_test, start=time.perf_counter())
-    train(config, run_dir, dataset=data, callbacks=[clock])
+    run = train(config, run_dir, dataset=data, callbacks=[clock])
     for point in clock.points:
         context.say("time_to_accuracy", f"{recipe} epoch {point['epoch']}: {100 * point['accuracy']:.2f} % "
                                         f"after {point['seconds']:.1f} s")
-    return {"points": clock.points, "recipe": recipe, "precision": precision_used(), "batch_size": config.batch_size,
-            "model": config.model}
+    return {"points": clock.points, "recipe": recipe, "precision": trained_precision(run),
+            "batch_size": config.batch_size, "model": config.model}
 
 
 def _crossings(points: list[dict[str, float]], targets: list[float]) -> dict[str, Any]:

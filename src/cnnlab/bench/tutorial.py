@@ -79,7 +79,7 @@ def _keras_round(inputs: _Inputs, epochs: int, index: int, config, scratch: Path
 
 def _cnnlab_round(inputs: _Inputs, epochs: int, index: int, config, scratch: Path) -> dict[str, float]:
     from cnnlab.bench.clocks import FitClock
-    from cnnlab.bench.context import precision_used
+    from cnnlab.bench.context import trained_precision
     from cnnlab.training.fit import train
 
     clock = FitClock()
@@ -87,7 +87,7 @@ def _cnnlab_round(inputs: _Inputs, epochs: int, index: int, config, scratch: Pat
                 dataset=inputs.data, callbacks=[clock])
     row = _row(len(inputs.y) * epochs, float(run.history["seconds"].sum()), float(run.metrics["accuracy"]))
     row["fit_seconds_with_checkpoints"] = round(clock.seconds, 3)
-    row["precision"] = precision_used()
+    row["precision"] = trained_precision(run)
     return row
 
 
