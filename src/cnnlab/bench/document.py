@@ -239,7 +239,8 @@ def _scaling(result: dict) -> list[str]:
         lines.append(f"- {label}: ×{figures['time_ratio']:.2f} time for ×{linear['size_ratio']:g} images; "
                      f"least squares t = {figures['intercept_seconds']:.2f} s + "
                      f"{figures['seconds_per_1000_images']:.3f} s per 1,000 images, R² = {figures['r_squared']}.")
-    lines += ["", f"Full run for peak memory: `{full['command']}` — {full['trained_images']:,} training images, "
+    lines += ["", f"Full run for peak memory (the `default` recipe is the run `make demo` makes): "
+                  f"`{full['command']}` — {full['trained_images']:,} training images, "
                   f"{_count(full['epochs'], 'epoch')}, {full['train_seconds']:.0f} s of training, test accuracy "
                   f"{_pct(full['test_accuracy'])}, **peak RSS {_gb(full['max_rss_bytes'])}**."]
     return lines
