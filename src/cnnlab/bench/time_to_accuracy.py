@@ -2,7 +2,9 @@
 
 * TF1 baseline (batch 100, Adam 1e-4): trained epoch by epoch, scored after each, until 99.0 % or a cap.
 * cnnlab's ``fast`` recipe through ``train()``, on all training images (no validation split), scored after each
-  epoch by ``TestAccuracyClock``.
+  epoch by ``TestAccuracyClock``; once on its own schedule and once on a one-epoch schedule (``--epochs 1``),
+  each a separate run from scratch. A target's time is the earlier of the two: both are what a user gets
+  from one command.
 
 Both clocks start before the model is built and run to each epoch's end (cnnlab's checkpoint write included:
 a user waits for it); the test evaluations are left out of both.
@@ -27,15 +29,19 @@ def run_time_to_accuracy(settings: TimeToAccuracySettings, context: BenchContext
     data = context.dataset("mnist")
     seed_everything(0)  # TF1 too runs under the deterministic ops that cnnlab's training turns on
     tf1 = _tf1_curve(data, settings, context)
-    fast = _fast_curve(data, settings, context)
+    fast = _fast_curve(data, settings, context, settings.fast_epochs)
+    short = _fast_curve(data, settings, context, settings.fast_short_epochs) if settings.fast_short_epochs else None
     targets = list(settings.targets)
     result = {"targets": targets, "tf1_graph": _crossings(tf1, targets), "fast": _crossings(fast["points"], targets),
               "fast_recipe": fast["recipe"], "fast_model": fast["model"], "fast_precision": fast["precision"],
-              "fast_batch_size": fast["batch_size"], "images": len(data.x_train[:settings.limit])}
+              "fast_batch_size": fast["batch_size"], "images": len(data.x_train[:settings.limit]),
+              "fast_short": _crossings(short["points"], targets) if short else None,
+              "fast_short_epochs": settings.fast_short_epochs if short else None}
     low, high = str(min(targets)), str(max(targets))
-    tf1_low, fast_low = result["tf1_graph"]["seconds_to"][low], result["fast"]["seconds_to"][low]
+    tf1_low, fast_low = result["tf1_graph"]["seconds_to"][low], _earliest(result, low)
     ratio = fast_low / tf1_low if tf1_low and fast_low else None
-    fast_high = result["fast"]["seconds_to"][high]
+    fast_high = _earliest(result, high)
+    result["fast_seconds_to"] = {low: fast_low, high: fast_high}
     result["fast_vs_tf1"] = None if ratio is None else round(ratio, 4)
     result["goal"] = {"ratio": GOAL_RATIO, "seconds_high": GOAL_SECONDS_HIGH,
                       "ratio_met": ratio is not None and ratio <= GOAL_RATIO,
@@ -67,14 +73,21 @@ def _tf1_curve(data, settings: TimeToAccuracySettings, context: BenchContext) ->
     return points
 
 
-def _fast_curve(data, settings: TimeToAccuracySettings, context: BenchContext) -> dict[str, Any]:
+def _earliest(result: dict[str, Any], target: str) -> float | None:
+    """The earlier of the fast recipe's two runs (own schedule, short schedule) to reach ``target``."""
+    times = [runs["seconds_to"][target] for runs in (result["fast"], result["fast_short"]) if runs]
+    reached = [t for t in times if t is not None]
+    return min(reached) if reached else None
+
+
+def _fast_curve(data, settings: TimeToAccuracySettings, context: BenchContext, epochs: int | None) -> dict[str, Any]:
     from cnnlab.bench.clocks import TestAccuracyClock
     from cnnlab.bench.context import trained_precision
     from cnnlab.config import TrainConfig
     from cnnlab.training.fit import train
 
     recipe = recipe_or_default("fast")
-    config = TrainConfig.from_recipe(recipe, val_split=0, limit=settings.limit, epochs=settings.fast_epochs)
+    config = TrainConfig.from_recipe(recipe, val_split=0, limit=settings.limit, epochs=epochs)
     context.say("time_to_accuracy", f"cnnlab {recipe} recipe ({config.model}, {config.epochs} epochs)")
     run_dir = context.scratch / f"time-to-accuracy-{time.time_ns()}"
     clock = TestAccuracyClock(run_dir, data.x_test, data.y_test, start=time.perf_counter())
