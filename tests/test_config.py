@@ -53,3 +53,14 @@ def test_unknown_recipe_and_seed_recipe_for_a_non_tutorial_model():
     with pytest.raises(ConfigError, match="unknown recipe 'turbo'"):
         TrainConfig.from_recipe("turbo")
     assert {"default", "seed"} <= set(list_recipes())
+
+
+def test_fast_and_best_recipes_bring_their_own_networks_unless_one_is_given():
+    fast = TrainConfig.from_recipe("fast")
+    assert fast.model == "fastcnn" and fast.val_split == 0 and fast.precision == "auto"
+    mnist, fashion = TrainConfig.from_recipe("best"), TrainConfig.from_recipe("best", dataset="fashion-mnist")
+    assert mnist.model == "fastcnn" and mnist.model_options["batch_norm"] is True and mnist.augment_rotate > 0
+    assert fashion.model == "widecnn" and fashion.augment_flip and not mnist.augment_flip
+    other = TrainConfig.from_recipe("best", model="digitcnn")
+    assert other.model == "digitcnn" and other.model_options == {} and other.epochs == mnist.epochs
+    assert TrainConfig.from_recipe("fast", epochs=1).epochs == 1  # explicit options still win
