@@ -6,6 +6,7 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from cnnlab.config import TrainConfig
@@ -64,11 +65,13 @@ def test_evaluate_matches_scikit_learn_and_the_stored_metrics(tiny_run, mnist):
     assert sum(c["support"] for c in metrics["per_class"]) == 10000
 
 
-def test_compiled_calls_never_straddle_an_epoch():
-    from cnnlab.training.fit import steps_per_call
-
-    assert steps_per_call(430, 50) == 43 and steps_per_call(600, 50) == 50 and steps_per_call(16, 6) == 4
-    assert steps_per_call(7, 50) == 7 and steps_per_call(431, 50) == 1
+def test_several_steps_per_call_train_exactly_the_epochs_of_one_step_per_call(tmp_path, mnist):
+    # 1,000 images in batches of 64 are 16 batches an epoch: calls of 6, 6 and 4 steps, never into the next epoch
+    config = TrainConfig.from_recipe("default", **SMALL)
+    several = train(config, tmp_path / "six", dataset=mnist).history
+    single = train(config.replace(steps_per_execution=1), tmp_path / "one", dataset=mnist).history
+    assert several["epoch"].tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(several[COMPARED], single[COMPARED], rtol=1e-5)
 
 
 def test_metrics_loss_is_the_mean_cross_entropy():

@@ -139,8 +139,13 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
 
 def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, batch_size: int, seed: int,
                        first_epoch: int, last_epoch: int, augment_shift: int = 0, augment_rotate: float = 0.0,
-                       augment_flip: bool = False):
+                       augment_flip: bool = False, epoch_variable=None):
     """A tf.data pipeline over epochs ``first_epoch .. last_epoch - 1``, one after another.
+
+    With ``epoch_variable`` (a ``tf.Variable`` holding an epoch number) it is instead one epoch, the one the
+    variable holds when iteration starts, of known length: iterated again, it gives the next epoch. Keras's
+    ``fit`` (without ``steps_per_epoch``) iterates it once an epoch, so a compiled call of several steps ends
+    with its epoch however many batches the epoch has.
 
     ``x`` holds raw uint8 images ``(N, 784)``; they stay in memory and each batch is a gather of shuffled
     indices, augmented on raw pixels (so the border is true background: rotated up to ``augment_rotate``
@@ -169,10 +174,16 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, bat
             batch = random_translate(batch, augment_shift, batch_seed)
         return normalizer.tf_apply(batch), tf.gather(labels, idx)
 
-    epochs = tf.data.Dataset.range(first_epoch, last_epoch)
-    return (epochs.flat_map(epoch_batches)
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+    if epoch_variable is None:
+        epochs = tf.data.Dataset.range(first_epoch, last_epoch)
+    else:  # read when an iterator starts, i.e. at the beginning of each epoch
+        epochs = tf.data.Dataset.range(1).map(lambda _: tf.cast(epoch_variable.read_value(), tf.int64))
+    batches = (epochs.flat_map(epoch_batches)
+               .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .prefetch(tf.data.AUTOTUNE))
+    if epoch_variable is not None:
+        batches = batches.apply(tf.data.experimental.assert_cardinality(steps_per_epoch(n, batch_size)))
+    return batches
 
 
 def random_translate(batch, max_shift: int, seed):

@@ -109,9 +109,10 @@ def _train(config: TrainConfig, run: Run, run_dir: Path, own_dir: Path, placemen
     run.write_json("manifest.json", manifest)
 
     if first_epoch < config.epochs:
+        epoch_counter = None if placement.kind == "multiworker" else EpochCounter(first_epoch)  # outside the scope
         with placement.scope():
             _fit(run, scaled, model, normalizer, splits, steps, first_epoch, history, best, callbacks,
-                 distribute.fit_function(model, scaled, placement))
+                 distribute.fit_function(model, scaled, placement), epoch_counter)
     if not placement.is_chief:
         distribute.discard_worker_dir(own_dir, placement)
         return Run(run_dir)  # the chief's run, on storage shared by the workers
@@ -137,7 +138,7 @@ def compile_model(config: TrainConfig, steps: int):
         optimizer=_optimizer(config, steps * config.epochs),
         loss=_loss(config),
         metrics=["accuracy"],
-        steps_per_execution=steps_per_call(steps, config.steps_per_execution),
+        steps_per_execution=min(steps, config.steps_per_execution),
         jit_compile=False,  # XLA made these small CNNs slower on CPU
     )
     return model
@@ -168,13 +169,25 @@ def _model_options(config: TrainConfig) -> dict[str, Any]:
     return options
 
 
-def steps_per_call(steps: int, wanted: int) -> int:
-    """The largest divisor of ``steps`` (batches an epoch) that is at most ``wanted``.
+class EpochCounter:
+    """The epoch the training data pipeline serves next, as a TF variable the pipeline reads when an epoch's
+    iteration starts; a Keras callback sets it at each epoch's beginning.
 
-    Keras runs exactly ``steps_per_execution`` batches per compiled call, even across an epoch's end; a divisor
-    keeps every epoch exactly its own batches, which exact resume and the data order depend on.
+    Keras's ``fit`` then re-iterates a one-epoch dataset every epoch, and its compiled calls of several steps
+    stop at the epoch's end even when the batches of an epoch are no multiple of the steps per call (with one
+    endless dataset and ``steps_per_epoch`` they would run on into the next epoch's batches).
     """
-    return max(d for d in range(1, min(wanted, steps) + 1) if steps % d == 0)
+
+    def __init__(self, first_epoch: int) -> None:
+        import tensorflow as tf
+
+        self.variable = tf.Variable(first_epoch, dtype=tf.int64, trainable=False, name="data_epoch")
+
+    def callback(self):
+        import keras
+
+        variable = self.variable
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs=None: variable.assign(epoch))
 
 
 def _optimizer(config: TrainConfig, total_steps: int):
@@ -222,14 +235,15 @@ def training_split(config: TrainConfig, data: Dataset) -> tuple[np.ndarray, np.n
 
 
 def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _Splits, steps: int,
-         first_epoch: int, history: list, best: dict | None, callbacks: Sequence[Any], fit=None) -> None:
+         first_epoch: int, history: list, best: dict | None, callbacks: Sequence[Any], fit=None,
+         epoch_counter: EpochCounter | None = None) -> None:
     import keras
 
     from cnnlab.training.callbacks import RunRecorder, write_graph_summary
 
     train_data = make_train_dataset(splits.x_train, splits.y_train, normalizer, config.batch_size, config.seed,
                                     first_epoch, config.epochs, config.augment_shift, config.augment_rotate,
-                                    config.augment_flip)
+                                    config.augment_flip, epoch_counter.variable if epoch_counter else None)
     one_hot = config.label_smoothing > 0
     if one_hot:
         train_data = train_data.map(lambda x, y: (x, _one_hot(y)))
@@ -242,9 +256,11 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
         write_graph_summary(model, run.path / "logs" / "train")
     recorder = RunRecorder(run, len(splits.x_train), history, best)
     board = keras.callbacks.TensorBoard(log_dir=str(run.path / "logs"), write_graph=True, update_freq="epoch")
-    (fit or model.fit)(train_data, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+    own = [epoch_counter.callback()] if epoch_counter else []
+    (fit or model.fit)(train_data, epochs=config.epochs, initial_epoch=first_epoch,
+                       steps_per_epoch=None if epoch_counter else steps,  # one-epoch dataset: its own length
                        validation_data=val_data, verbose=0, shuffle=False,
-                       callbacks=[recorder, board, keras.callbacks.TerminateOnNaN(), *callbacks])
+                       callbacks=[*own, recorder, board, keras.callbacks.TerminateOnNaN(), *callbacks])
     if recorder.rows and recorder.rows[-1]["loss"] is not None and not np.isfinite(recorder.rows[-1]["loss"]):
         raise RunError(f"training diverged (loss is {recorder.rows[-1]['loss']}); lower --learning-rate")
 
