@@ -1,5 +1,5 @@
 # Quick start:  make demo  (set up and train the default model)   make test  (set up and run the tests)
-# make bench: every performance figure, into bench-results/ and docs/PERFORMANCE.md (about 90 minutes on 2 cores)
+# make bench: every performance figure, into bench-results/ and docs/PERFORMANCE.md (about 65 minutes on 2 cores)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

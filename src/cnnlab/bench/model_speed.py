@@ -38,4 +38,5 @@ def _throughput(model: str, settings: ModelsSettings, data, context: BenchContex
     per_epoch = [float(v) for v in run.history["images_per_second"]]
     steady = per_epoch[1:] or per_epoch  # one epoch only: nothing to leave out ("tracing_excluded" says so)
     return {"batch_size": config.batch_size, "precision": trained_precision(run),
-            "images_per_second_per_epoch": per_epoch, "images_per_second": round(statistics.median(steady), 1), "tracing_excluded": len(per_epoch) > 1}
+            "images_per_second_per_epoch": per_epoch, "images_per_second": round(statistics.median(steady), 1),
+            "tracing_excluded": len(per_epoch) > 1}

@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench", help="measure speed, accuracy, latency and memory; write docs/PERFORMANCE.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the benchmark's parts in order (about 90 minutes in full on 2 cores):\n"
+        description="Run the benchmark's parts in order (about 65 min on 2 cores, 50 of them best):\n"
                     "  tutorial          DigitCNN, tutorial recipe: cnnlab vs a TF1 graph and Keras fit on numpy\n"
                     "  time_to_accuracy  seconds to 99.0 % / 99.4 % MNIST test accuracy: fast recipe vs TF1\n"
                     "  models            training images/s of every registered model\n"
