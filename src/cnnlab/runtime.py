@@ -52,7 +52,7 @@ def resolve_precision(precision: str) -> str:
 
 
 def cpu_has_native_bfloat16() -> bool:
-    flags = _cpu_flags()
+    flags = cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
@@ -104,7 +104,8 @@ def machine_info() -> dict[str, object]:
     }
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

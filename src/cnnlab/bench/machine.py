@@ -12,7 +12,7 @@ SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_in
 
 def describe_machine() -> dict[str, Any]:
     """CPU model, cores, memory, bf16/AMX flags, load average, library versions and the time, for one record."""
-    from cnnlab.runtime import library_versions, machine_info
+    from cnnlab.runtime import cpu_flags, library_versions, machine_info
 
     info = machine_info()
     return {
@@ -20,24 +20,11 @@ def describe_machine() -> dict[str, Any]:
         "cpu_count": info["cpu_count"],
         "memory_gib": info["memory_gib"],
         "platform": info["platform"],
-        "cpu_flags": info.get("cpu_flags") or cpu_flags(),
+        "cpu_flags": [flag for flag in SPEED_FLAGS if flag in cpu_flags()],
         "load_average_1min": round(os.getloadavg()[0], 2),
         "versions": {**library_versions(), **_runtime_versions()},
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def cpu_flags() -> list[str]:
-    """Which of ``SPEED_FLAGS`` this CPU reports in /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    present = set(line.split(":", 1)[1].split())
-                    return [flag for flag in SPEED_FLAGS if flag in present]
-    except OSError:
-        pass
-    return []
 
 
 def _runtime_versions() -> dict[str, str]:

@@ -150,14 +150,8 @@ def float32_copy(config: TrainConfig, model):
     Mixed-precision training keeps float32 master weights, so nothing is lost; prediction, export (TFLite,
     ONNX) and other programs then get a plain float32 model whatever precision trained it.
     """
-    import keras
-
-    trained_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
+    with precision_policy("float32"):
         copy = create_model(config.model, **_model_options(config))
-    finally:
-        keras.mixed_precision.set_global_policy(trained_policy)
     copy.set_weights(model.get_weights())
     return copy
 
