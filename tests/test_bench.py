@@ -35,7 +35,7 @@ def cli_bench(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def library_bench(tmp_path_factory):
-    """The other parts through ``run_bench`` at sizes below ``--quick`` (their child processes dominate the time);
+    """The other parts through ``run_bench`` at ``--quick`` sizes or below (their child processes dominate the time);
     the models part loops over two registered models instead of all, to keep this file within its time."""
     from cnnlab.bench.runner import run_bench
     from cnnlab.models import registry
@@ -53,7 +53,7 @@ def library_bench(tmp_path_factory):
     two = registry.list_models()[:2]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(registry, "list_models", lambda: two)
-        outcome = run_bench(settings, out, ["models", "latency", "scaling", "best"], progress=lines.append)
+        outcome = run_bench(settings, out, ["anatomy", "models", "latency", "scaling", "best"], progress=lines.append)
     assert outcome.failures == {}
     return {"records": outcome.records, "out": out, "lines": lines, "models": [m.name for m in two]}
 
@@ -121,7 +121,7 @@ def test_other_settings_measure_a_part_again(cli_bench, tmp_path, monkeypatch):
 
 def test_library_parts_have_their_fields(library_bench):
     records = library_bench["records"]
-    assert set(records) == {"models", "latency", "scaling", "best"}
+    assert set(records) == {"anatomy", "models", "latency", "scaling", "best"}
     models = records["models"]["result"]["models"]
     assert [m["model"] for m in models] == library_bench["models"]
     assert all(m["images_per_second"] > 0 and m["macs"] > 0 and m["batch_size"] > 0 for m in models)
@@ -145,11 +145,31 @@ def test_document_has_every_parts_table(cli_bench, library_bench):
     records = {**read_parts(cli_bench["out"]), **library_bench["records"]}
     assert set(records) == set(PARTS)
     text = render_document(records, "cnnlab bench --quick")
-    for header in ("| contender | images/s | vs TF1 |", "| contender | to 99.0 % |", "| model | params | MACs/image |",
+    for header in ("| contender | images/s | vs TF1 |", "| part of the step | float32 ms |",
+                   "| contender | to 99.0 % |", "| model | params | MACs/image |",
                    "| format | calls | median ms |", "| images | epochs | training s |",
                    "| dataset | seed | model | epochs | test accuracy |", "| goal | measured | met |"):
         assert header in text
     assert "Not measured yet" not in text
+
+
+def test_anatomy_times_every_kernel_of_the_step_in_each_precision(library_bench):
+    from cnnlab.models.registry import list_models
+    from cnnlab.runtime import resolve_precision
+
+    result = library_bench["records"]["anatomy"]["result"]
+    assert result["precisions"] == list(dict.fromkeys(["float32", resolve_precision("auto")]))
+    digitcnn = next(info for info in list_models() if info.name == "digitcnn")
+    for column in result["columns"].values():
+        names = [k["name"] for k in column["kernels"]]
+        assert names[:3] == ["conv_1 forward", "conv_1 weight gradient", "conv_2 forward"]  # no conv_1 input gradient
+        assert len(names) == 11 and names[-1] == "fc_4 weight gradient"
+        forward_macs = sum(k["macs"] for k in column["kernels"] if k["name"].endswith("forward"))
+        assert forward_macs == digitcnn.macs * result["batch_size"]
+        assert all(k["ms"] > 0 and k["gflops"] > 0 for k in column["kernels"])
+        assert column["kernels_ms"] == pytest.approx(sum(k["ms"] for k in column["kernels"]), abs=1e-3)
+        assert column["rest_ms"] == pytest.approx(column["step_ms"] - column["kernels_ms"], abs=1e-3)
+        assert set(column["optimizer_ms"]) == {"keras_adam", "fused_adam"} and column["peak_gflops"] > 0
 
 
 def test_best_reuses_finished_runs(library_bench):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cnnlab.bench.anatomy import run_anatomy
 from cnnlab.bench.best import run_best
 from cnnlab.bench.context import BenchContext, Progress
 from cnnlab.bench.latency import run_latency
@@ -88,6 +89,6 @@ def _as_json(values: dict) -> dict:
 
 
 _PART_FUNCTIONS: dict[str, Callable[[Any, BenchContext], dict[str, Any]]] = {
-    "tutorial": run_tutorial, "time_to_accuracy": run_time_to_accuracy, "models": run_models,
+    "tutorial": run_tutorial, "anatomy": run_anatomy, "time_to_accuracy": run_time_to_accuracy, "models": run_models,
     "latency": run_latency, "scaling": run_scaling, "best": run_best,
 }

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-PARTS = ("tutorial", "time_to_accuracy", "models", "latency", "scaling", "best")  # timing-sensitive first
+PARTS = ("tutorial", "anatomy", "time_to_accuracy", "models", "latency", "scaling", "best")  # timing-sensitive first
 LATENCY_FORMATS = ("keras", "keras-predict", "savedmodel", "tflite", "tflite-int8", "onnx", "onnx-int8")
 
 
@@ -19,6 +19,15 @@ class TutorialSettings:
     images: int | None = None  # training images per epoch; None = all 60,000
     epochs: int = 2  # epochs each contender trains, from a fresh model, per round
     rounds: int = 2  # alternating rounds (tf1, keras-numpy, cnnlab) in one process
+
+
+@dataclass(frozen=True)
+class AnatomySettings:
+    model: str = "digitcnn"
+    batch_size: int = 100  # the tutorial's
+    calls: int = 100  # calls of each kernel per timed loop
+    steps: int = 100  # training steps per timed loop
+    repeats: int = 3  # timed loops; the fastest counts
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class BestSettings:
 class BenchSettings:
     quick: bool = False
     tutorial: TutorialSettings = field(default_factory=TutorialSettings)
+    anatomy: AnatomySettings = field(default_factory=AnatomySettings)
     time_to_accuracy: TimeToAccuracySettings = field(default_factory=TimeToAccuracySettings)
     models: ModelsSettings = field(default_factory=ModelsSettings)
     latency: LatencySettings = field(default_factory=LatencySettings)
@@ -107,6 +117,7 @@ def _quick() -> BenchSettings:
     return BenchSettings(
         quick=True,
         tutorial=TutorialSettings(images=2000, epochs=1, rounds=1),
+        anatomy=AnatomySettings(calls=3, steps=3, repeats=1),
         time_to_accuracy=TimeToAccuracySettings(limit=2000, fast_epochs=1, fast_short_epochs=None,
                                                 tf1_max_epochs=2),
         models=ModelsSettings(images=1000, epochs=2),

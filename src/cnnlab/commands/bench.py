@@ -20,6 +20,7 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the benchmark's parts in order (about 65 min on 2 cores, 50 of them best):\n"
                     "  tutorial          DigitCNN, tutorial recipe: cnnlab vs a TF1 graph and Keras fit on numpy\n"
+                    "  anatomy           where a DigitCNN training step's time goes, float32 vs bfloat16 (1 min)\n"
                     "  time_to_accuracy  seconds to 99.0 % / 99.4 % MNIST test accuracy: fast recipe vs TF1\n"
                     "  models            training images/s of every registered model\n"
                     "  latency           single-image and 10,000-image prediction: Keras, SavedModel, TFLite, ONNX\n"

@@ -195,9 +195,11 @@ def _optimizer(config: TrainConfig, total_steps: int):
         rate = keras.optimizers.schedules.CosineDecay(
             config.learning_rate / 25, decay_steps=max(total_steps - warmup, 1), warmup_target=config.learning_rate,
             warmup_steps=warmup)
+    from cnnlab.training.optimizers import FusedAdam, FusedAdamW
+
     if config.weight_decay > 0:
-        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(learning_rate=rate)
+        return FusedAdamW(learning_rate=rate, weight_decay=config.weight_decay)
+    return FusedAdam(learning_rate=rate)
 
 
 def _loss(config: TrainConfig):
@@ -268,6 +270,8 @@ def _one_hot(labels):
 def _restore(run: Run, model) -> tuple[list[dict], dict | None, int]:
     """Load weights and optimizer state of the last completed epoch; return (history, best, epoch)."""
     import keras
+
+    import cnnlab.training.optimizers  # noqa: F401 - registers the optimizers a checkpoint names
 
     state = run.latest_state()
     if state is None:

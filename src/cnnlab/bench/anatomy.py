@@ -1,0 +1,220 @@
+"""Part ``anatomy``: where one training step of DigitCNN (batch 100, the tutorial's recipe) spends its time, in
+float32 and in the precision ``auto`` picks on this CPU.
+
+Each convolution and dense layer's three matrix kernels — forward, input gradient, weight gradient (the first
+layer needs no input gradient) — are timed alone at the step's shapes, and so is a whole training step
+(forward, backward, cnnlab's fused Adam) of the Keras model on one batch held in memory, in a compiled loop: no
+data pipeline and no ``fit``. The step minus its kernels is the rest: activations and their gradients,
+pooling, dropout, bias gradients, dtype casts and the optimizer. A large matrix product gives each dtype's peak.
+
+This is what bounds the tutorial goal: bfloat16 speeds up the kernels by at most the peak ratio and leaves the
+rest as it is, so a step can only get as much faster as these two parts allow.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from cnnlab.bench.context import BenchContext
+from cnnlab.bench.settings import AnatomySettings
+
+PEAK_SIZE = 2048  # the square matrix product that stands for each dtype's peak
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str  # "conv_2 weight gradient"
+    macs: int  # multiply-accumulates for the whole batch
+    build: Callable[[Any], Callable[[], Any]]  # dtype -> a function computing the kernel once
+
+
+def run_anatomy(settings: AnatomySettings, context: BenchContext) -> dict[str, Any]:
+    """Kernel, step and peak timings for float32 and (when it differs) ``auto``'s precision."""
+    from cnnlab.runtime import resolve_precision
+
+    precisions = list(dict.fromkeys(["float32", resolve_precision("auto")]))
+    columns = {}
+    for precision in precisions:
+        context.say("anatomy", f"{precision}: {settings.model} kernels, a whole step, the matmul peak")
+        columns[precision] = _measure(settings, precision)
+    return {"model": settings.model, "batch_size": settings.batch_size, "precisions": precisions,
+            "repeats": settings.repeats, "columns": columns}
+
+
+def _measure(settings: AnatomySettings, precision: str) -> dict[str, Any]:
+    import tensorflow as tf
+
+    dtype = tf.bfloat16 if precision == "mixed_bfloat16" else tf.float32
+    kernels = []
+    for kernel in model_kernels(settings.model, settings.batch_size):
+        ms = _best_ms(kernel.build(dtype), settings.calls, settings.repeats)
+        kernels.append({"name": kernel.name, "macs": kernel.macs, "ms": round(ms, 4),
+                        "gflops": round(2 * kernel.macs / ms / 1e6, 1)})
+    step_ms = _step_ms(settings, precision)
+    kernels_ms = sum(k["ms"] for k in kernels)
+    return {"kernels": kernels, "kernels_ms": round(kernels_ms, 3), "step_ms": round(step_ms, 3),
+            "optimizer_ms": {name: round(ms, 4) for name, ms in _optimizer_ms(settings, precision).items()},
+            "rest_ms": round(step_ms - kernels_ms, 3),
+            "images_per_second": round(1000 * settings.batch_size / step_ms, 1),
+            "peak_gflops": round(_peak_gflops(dtype, settings.repeats), 1)}
+
+
+def model_kernels(model_name: str, batch: int) -> list[Kernel]:
+    """The matrix kernels of a training step of a registered model of Conv2D and Dense layers, at ``batch``."""
+    import keras
+
+    from cnnlab.models.registry import create_model
+
+    model = create_model(model_name)
+    kernels: list[Kernel] = []
+    first = True
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernels += _conv_kernels(layer, batch, first)
+        elif isinstance(layer, keras.layers.Dense):
+            kernels += _dense_kernels(layer, batch, first)
+        else:
+            continue
+        first = False
+    return kernels
+
+
+def _conv_kernels(layer, batch: int, first: bool) -> list[Kernel]:
+    import tensorflow as tf
+
+    in_shape, out_shape = (batch, *layer.input.shape[1:]), (batch, *layer.output.shape[1:])
+    kernel_shape = tuple(layer.kernel.shape)
+    padding = layer.padding.upper()
+    macs = batch * out_shape[1] * out_shape[2] * out_shape[3] * kernel_shape[0] * kernel_shape[1] * kernel_shape[2]
+    strides = [1, 1, 1, 1]
+
+    def forward(dtype):
+        x, w = _random(in_shape, dtype), _random(kernel_shape, dtype)
+        return lambda: tf.nn.conv2d(x, w, 1, padding)
+
+    def input_gradient(dtype):
+        w, dy = _random(kernel_shape, dtype), _random(out_shape, dtype)
+        return lambda: tf.raw_ops.Conv2DBackpropInput(input_sizes=list(in_shape), filter=w, out_backprop=dy,
+                                                       strides=strides, padding=padding)
+
+    def weight_gradient(dtype):
+        x, dy = _random(in_shape, dtype), _random(out_shape, dtype)
+        return lambda: tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=list(kernel_shape), out_backprop=dy,
+                                                        strides=strides, padding=padding)
+
+    return _three(layer.name, macs, forward, input_gradient, weight_gradient, first)
+
+
+def _dense_kernels(layer, batch: int, first: bool) -> list[Kernel]:
+    import tensorflow as tf
+
+    units_in, units_out = layer.kernel.shape
+    macs = batch * units_in * units_out
+
+    def forward(dtype):
+        x, w = _random((batch, units_in), dtype), _random((units_in, units_out), dtype)
+        return lambda: tf.matmul(x, w)
+
+    def input_gradient(dtype):
+        dy, w = _random((batch, units_out), dtype), _random((units_in, units_out), dtype)
+        return lambda: tf.matmul(dy, w, transpose_b=True)
+
+    def weight_gradient(dtype):
+        x, dy = _random((batch, units_in), dtype), _random((batch, units_out), dtype)
+        return lambda: tf.matmul(x, dy, transpose_a=True)
+
+    return _three(layer.name, macs, forward, input_gradient, weight_gradient, first)
+
+
+def _three(name: str, macs: int, forward, input_gradient, weight_gradient, first: bool) -> list[Kernel]:
+    kernels = [Kernel(f"{name} forward", macs, forward)]
+    if not first:  # nothing upstream of the first layer needs its input gradient
+        kernels.append(Kernel(f"{name} input gradient", macs, input_gradient))
+    return kernels + [Kernel(f"{name} weight gradient", macs, weight_gradient)]
+
+
+def _random(shape, dtype):
+    import tensorflow as tf
+
+    return tf.cast(tf.random.stateless_normal(shape, seed=[0, len(shape)]), dtype)
+
+
+def _best_ms(compute: Callable[[], Any], calls: int, repeats: int) -> float:
+    """Milliseconds per call of ``compute``, the fastest of ``repeats`` compiled loops of ``calls`` calls.
+
+    Each call feeds one element of its result into a running sum, so no call can be optimized away or merged
+    with another (identical calls outside a loop would be).
+    """
+    import tensorflow as tf
+
+    @tf.function
+    def loop():
+        total = tf.constant(0.0)
+        for _ in tf.range(calls):
+            total += tf.cast(tf.reshape(compute(), [-1])[0], tf.float32)
+        return total
+
+    loop().numpy()  # trace and warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loop().numpy()
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best / calls
+
+
+def _step_ms(settings: AnatomySettings, precision: str) -> float:
+    """One training step of the model under the tutorial's recipe (Adam 1e-4, its dropout), on one batch."""
+    import keras
+    import tensorflow as tf
+
+    from cnnlab.models.registry import create_model
+    from cnnlab.runtime import precision_policy
+    from cnnlab.training.optimizers import FusedAdam
+
+    with precision_policy(precision):
+        keras.utils.set_random_seed(0)
+        model = create_model(settings.model)
+    optimizer = FusedAdam(1e-4)  # cnnlab's
+    optimizer.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    images = tf.random.stateless_normal((settings.batch_size, *model.input_shape[1:]), seed=[1, 0])
+    labels = tf.random.stateless_uniform((settings.batch_size,), seed=[1, 1], maxval=10, dtype=tf.int32)
+
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, model(images, training=True))
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return loss
+
+    return _best_ms(step, settings.steps, settings.repeats)
+
+
+def _optimizer_ms(settings: AnatomySettings, precision: str) -> dict[str, float]:
+    """One Adam update of all the model's weights alone, with Keras's Adam and with cnnlab's fused one."""
+    import keras
+    import tensorflow as tf
+
+    from cnnlab.models.registry import create_model
+    from cnnlab.runtime import precision_policy
+    from cnnlab.training.optimizers import FusedAdam
+
+    with precision_policy(precision):
+        weights = create_model(settings.model).trainable_variables
+    gradients = [_random(tuple(w.shape), tf.float32) for w in weights]
+    timings = {}
+    for name, optimizer in (("keras_adam", keras.optimizers.Adam(1e-4)), ("fused_adam", FusedAdam(1e-4))):
+        optimizer.build(weights)
+        timings[name] = _best_ms(lambda o=optimizer: [o.apply(gradients, weights), weights[0].value][-1],
+                                 settings.calls, settings.repeats)
+    return timings
+
+
+def _peak_gflops(dtype, repeats: int) -> float:
+    import tensorflow as tf
+
+    a = _random((PEAK_SIZE, PEAK_SIZE), dtype)
+    ms = _best_ms(lambda: tf.matmul(a, a), 10, repeats)
+    return 2 * PEAK_SIZE ** 3 / ms / 1e6
