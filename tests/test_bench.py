@@ -45,7 +45,7 @@ def library_bench(tmp_path_factory):
         quick,
         models=dataclasses.replace(quick.models, images=256),
         latency=dataclasses.replace(quick.latency, train_limit=512, calls=5, formats=("keras", "tflite")),
-        scaling=dataclasses.replace(quick.scaling, sizes=(256, 512), full_limit=512),
+        scaling=dataclasses.replace(quick.scaling, sizes=(256, 512), rounds=2, full_limit=512),
         best=dataclasses.replace(quick.best, datasets=("mnist",), limit=256),
     )
     out = tmp_path_factory.mktemp("bench-library")
@@ -129,7 +129,10 @@ def test_library_parts_have_their_fields(library_bench):
     assert [r["format"] for r in latency["results"]] == ["keras", "tflite"]
     assert latency["results"][1]["parity"]["passed"] and latency["fastest_exported"] == "tflite"
     scaling = records["scaling"]["result"]
-    assert [r["images"] for r in scaling["runs"]] == [256, 512]
+    assert [r["images"] for r in scaling["runs"]] == [256, 512] and scaling["rounds"] == 2
+    for row in scaling["runs"]:  # each size ran twice and keeps its faster last epoch
+        assert len(row["last_epoch_seconds_per_round"]) == 2
+        assert row["last_epoch_seconds"] == min(row["last_epoch_seconds_per_round"])
     assert all(r["max_rss_bytes"] > 10**7 for r in [*scaling["runs"], scaling["full_run"]])
     assert {"time_ratio", "r_squared", "seconds_per_1000_images"} <= set(scaling["linearity"]["train_seconds"])
     best = records["best"]["result"]["datasets"]["mnist"]

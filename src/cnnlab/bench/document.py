@@ -133,7 +133,8 @@ def _scaling_goals(result: dict) -> list[list[str]]:
     return [[f"peak memory of a full training run < {_gb(result['goal']['peak_bytes'])}",
              _gb(full["max_rss_bytes"]), _yes(result["goal"]["met"])],
             [f"training time linear in images (×{result['linearity']['size_ratio']:g} images)",
-             f"×{linear['time_ratio']:.2f} time (last epoch), R² {linear['r_squared']}", "see §5"]]
+             f"×{linear['time_ratio']:.2f} time (last epoch), R² {linear['r_squared']}",
+             f"see §{PARTS.index('scaling') + 1}"]]
 
 
 def _best_goals(result: dict) -> list[list[str]]:
@@ -275,14 +276,20 @@ def _latency(result: dict) -> list[str]:
 
 def _scaling(result: dict) -> list[str]:
     rows = [[f"{r['images']:,}", str(r["epochs"]), f"{r['train_seconds']:.1f}", f"{r['last_epoch_seconds']:.2f}",
-             f"{r['seconds_per_1000_images_per_epoch']:.3f}", _gb(r["max_rss_bytes"])] for r in result["runs"]]
+             f"{r['seconds_per_1000_images_per_epoch']:.3f}", _gb(r["max_rss_bytes"]),
+             ", ".join(f"{t:.2f}" for t in r.get("last_epoch_seconds_per_round", [r["last_epoch_seconds"]]))]
+            for r in result["runs"]]
     linear = result["linearity"]
     full = result["full_run"]
+    rounds = result.get("rounds", 1)
+    chosen = (f" Each size ran {_count(rounds, 'time')} in turn and keeps its run with the fastest last epoch (last "
+              "epochs of every round in the last column)." if rounds > 1 else "")
     lines = [f"`cnnlab train --recipe {result['recipe']} --limit N --val-split 0 --epochs {result['epochs']}` in a "
              "child process; seconds from the run's `manifest.json` (`train_seconds`, first-epoch tracing "
              "included) and `history.csv` (last epoch); peak memory is the child's maximum resident set "
-             "(`os.wait4`).", "",
-             *_table(["images", "epochs", "training s", "last epoch s", "s per 1,000 images·epoch", "peak RSS"], rows),
+             f"(`os.wait4`).{chosen}", "",
+             *_table(["images", "epochs", "training s", "last epoch s", "s per 1,000 images·epoch", "peak RSS",
+                      "last epoch s per round"], rows),
              ""]
     for column, label in (("train_seconds", "all epochs"), ("last_epoch_seconds", "last epoch")):
         figures = linear[column]

@@ -61,6 +61,7 @@ class LatencySettings:
 class ScalingSettings:
     sizes: tuple[int, ...] = (15000, 30000, 60000)  # training images of each child run
     epochs: int = 2  # epochs of each scaling run (fast recipe)
+    rounds: int = 2  # the sizes run this many times in turn; each size keeps its fastest last epoch
     full_recipe: str = "default"  # the full run whose peak memory is the figure users meet (make demo)
     full_limit: int | None = None  # None = all 60,000 (of which the recipe holds out its validation images)
     full_epochs: int | None = None  # None = the recipe's own
@@ -123,7 +124,7 @@ def _quick() -> BenchSettings:
         models=ModelsSettings(images=1000, epochs=2),
         latency=LatencySettings(train_limit=2000, train_epochs=1, calls=50, repeats=1,
                                 formats=("keras", "keras-predict", "savedmodel", "tflite", "tflite-int8")),
-        scaling=ScalingSettings(sizes=(1000, 2000, 4000), epochs=1, full_limit=4000, full_epochs=1),
+        scaling=ScalingSettings(sizes=(1000, 2000, 4000), epochs=1, rounds=1, full_limit=4000, full_epochs=1),
         best=BestSettings(seeds=1, limit=2000, epochs=1),
     )
 
