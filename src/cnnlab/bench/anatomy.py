@@ -52,9 +52,9 @@ def _measure(settings: AnatomySettings, precision: str) -> dict[str, Any]:
         ms = _best_ms(kernel.build(dtype), settings.calls, settings.repeats)
         kernels.append({"name": kernel.name, "macs": kernel.macs, "ms": round(ms, 4),
                         "gflops": round(2 * kernel.macs / ms / 1e6, 1)})
-    step_ms = _step_ms(settings, precision)
-    kernels_ms = sum(k["ms"] for k in kernels)
-    return {"kernels": kernels, "kernels_ms": round(kernels_ms, 3), "step_ms": round(step_ms, 3),
+    step_ms = round(_step_ms(settings, precision), 3)
+    kernels_ms = round(sum(k["ms"] for k in kernels), 3)  # rounded first, so rest = step - kernels as printed
+    return {"kernels": kernels, "kernels_ms": kernels_ms, "step_ms": step_ms,
             "optimizer_ms": {name: round(ms, 4) for name, ms in _optimizer_ms(settings, precision).items()},
             "rest_ms": round(step_ms - kernels_ms, 3),
             "images_per_second": round(1000 * settings.batch_size / step_ms, 1),
