@@ -104,7 +104,7 @@ def _conv_kernels(layer, batch: int, first: bool) -> list[Kernel]:
         return lambda: tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=list(kernel_shape), out_backprop=dy,
                                                         strides=strides, padding=padding)
 
-    return _three(layer.name, macs, forward, input_gradient, weight_gradient, first)
+    return _forward_and_gradients(layer.name, macs, forward, input_gradient, weight_gradient, first)
 
 
 def _dense_kernels(layer, batch: int, first: bool) -> list[Kernel]:
@@ -125,10 +125,11 @@ def _dense_kernels(layer, batch: int, first: bool) -> list[Kernel]:
         x, dy = _random((batch, units_in), dtype), _random((batch, units_out), dtype)
         return lambda: tf.matmul(x, dy, transpose_a=True)
 
-    return _three(layer.name, macs, forward, input_gradient, weight_gradient, first)
+    return _forward_and_gradients(layer.name, macs, forward, input_gradient, weight_gradient, first)
 
 
-def _three(name: str, macs: int, forward, input_gradient, weight_gradient, first: bool) -> list[Kernel]:
+def _forward_and_gradients(name: str, macs: int, forward, input_gradient, weight_gradient,
+                           first: bool) -> list[Kernel]:
     kernels = [Kernel(f"{name} forward", macs, forward)]
     if not first:  # nothing upstream of the first layer needs its input gradient
         kernels.append(Kernel(f"{name} input gradient", macs, input_gradient))

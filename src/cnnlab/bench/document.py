@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable, Sequence
 
+from cnnlab.bench.anatomy import PEAK_SIZE
 from cnnlab.bench.settings import PARTS
 
 TITLES = {
@@ -210,7 +211,7 @@ def _anatomy(result: dict) -> list[str]:
              f"compiled loop — no data pipeline, no `fit`; the fastest of {result['repeats']} loops. The rest is the "
              "step minus its kernels.", "",
              *_table(header, rows), "",
-             f"Peak of a {2048}² matrix product: {peaks}. Steps alone: {speeds}."]
+             f"Peak of a {PEAK_SIZE}² matrix product: {peaks}. Steps alone: {speeds}."]
     if len(columns) == 2:
         first, second = columns
         half = first["step_ms"] / 2
