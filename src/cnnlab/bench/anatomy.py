@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from cnnlab.bench.context import BenchContext
 from cnnlab.bench.settings import AnatomySettings
+from cnnlab.models.registry import layer_macs
 
 PEAK_SIZE = 2048  # the square matrix product that stands for each dtype's peak
 
@@ -87,7 +88,7 @@ def _conv_kernels(layer, batch: int, first: bool) -> list[Kernel]:
     in_shape, out_shape = (batch, *layer.input.shape[1:]), (batch, *layer.output.shape[1:])
     kernel_shape = tuple(layer.kernel.shape)
     padding = layer.padding.upper()
-    macs = batch * out_shape[1] * out_shape[2] * out_shape[3] * kernel_shape[0] * kernel_shape[1] * kernel_shape[2]
+    macs = batch * layer_macs(layer)
     strides = [1, 1, 1, 1]
 
     def forward(dtype):
@@ -111,7 +112,7 @@ def _dense_kernels(layer, batch: int, first: bool) -> list[Kernel]:
     import tensorflow as tf
 
     units_in, units_out = layer.kernel.shape
-    macs = batch * units_in * units_out
+    macs = batch * layer_macs(layer)
 
     def forward(dtype):
         x, w = _random((batch, units_in), dtype), _random((units_in, units_out), dtype)

@@ -75,18 +75,21 @@ def model_names() -> list[str]:
 
 def count_macs(model) -> int:
     """Multiply-accumulates of one forward pass for one image, counting Conv2D and Dense layers."""
+    return sum(layer_macs(layer) for layer in _flat_layers(model))
+
+
+def layer_macs(layer) -> int:
+    """Multiply-accumulates of one Conv2D or Dense layer for one image (0 for any other layer)."""
     import keras
 
-    total = 0
-    for layer in _flat_layers(model):
-        if isinstance(layer, keras.layers.Conv2D):
-            _, out_h, out_w, out_c = layer.output.shape
-            kernel_h, kernel_w, in_c, _ = layer.kernel.shape
-            total += out_h * out_w * out_c * kernel_h * kernel_w * in_c
-        elif isinstance(layer, keras.layers.Dense):
-            in_units, out_units = layer.kernel.shape
-            total += in_units * out_units
-    return int(total)
+    if isinstance(layer, keras.layers.Conv2D):
+        _, out_h, out_w, out_c = layer.output.shape
+        kernel_h, kernel_w, in_c, _ = layer.kernel.shape
+        return int(out_h * out_w * out_c * kernel_h * kernel_w * in_c)
+    if isinstance(layer, keras.layers.Dense):
+        in_units, out_units = layer.kernel.shape
+        return int(in_units * out_units)
+    return 0
 
 
 def _flat_layers(model):
