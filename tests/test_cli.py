@@ -32,6 +32,14 @@ def test_models_json(cli):
     assert code == 0 and models["digitcnn"]["params"] == 1_111_946 and models["digitcnn"]["macs"] > 0
 
 
+@pytest.mark.parametrize("command, dir_flag", [("train", "--run-dir"), ("repeat", "--out"), ("search", "--out")])
+def test_commands_that_write_a_directory_share_its_flags(cli, command, dir_flag):
+    code, out, _ = cli(command, "--help")
+    assert code == 0 and "%%" not in out  # argparse does not %-format a description: no doubled percent shown
+    for flag in (dir_flag, "--resume", "--overwrite", "--data-dir", "--quiet", "--json", "--recipe", "--option"):
+        assert f"  {flag}" in out, flag
+
+
 def test_data_list_and_verify(cli):
     code, out, _ = cli("data", "list", "--json")
     datasets = {d["name"]: d for d in json.loads(out)["datasets"]}

@@ -1,4 +1,5 @@
-"""The training-config flags shared by ``train``, ``repeat`` and ``search``: one definition, one parser."""
+"""The flags shared by ``train``, ``repeat`` and ``search``: the training config's, and those of the directory
+they write (resume, overwrite, data, output). One definition each."""
 
 from __future__ import annotations
 
@@ -66,6 +67,18 @@ def add_config_arguments(parser, skip: Iterable[str] = (), notes: dict[str, str]
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option, e.g. dense_units=512 (repeatable; see 'cnnlab models --json')")
     return fields
+
+
+def add_output_arguments(parser, dir_flag: str, thing: str, default_dir: str, resume_help: str,
+                         quiet_help: str = "no progress display") -> None:
+    """Add the directory flag (``--run-dir`` or ``--out``) for the ``thing`` written (a run, a group, a search),
+    ``--resume``, ``--overwrite``, ``--data-dir``, ``--quiet`` and ``--json``."""
+    parser.add_argument(dir_flag, metavar="DIR", help=f"where to write the {thing} (default {default_dir})")
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+    parser.add_argument("--overwrite", action="store_true", help=f"replace the {thing} in {dir_flag}")
+    parser.add_argument("--data-dir", metavar="DIR", help="a folder with the four IDX files")
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
 
 
 def explicit_overrides(args, fields: Iterable[str]) -> dict[str, Any]:

@@ -5,23 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._config_args import CONFIG_FLAGS, add_config_arguments, explicit_overrides
+from cnnlab.commands._config_args import (CONFIG_FLAGS, add_config_arguments, add_output_arguments,
+                                          explicit_overrides)
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "repeat", help="train one config with several seeds (a repeat group)",
         description="Train the same config once per seed into DIR/seed-<s>, then report the mean, standard "
-                    "deviation and 95 %% t-interval of test accuracy. Compare two groups with "
+                    "deviation and 95 % t-interval of test accuracy. Compare two groups with "
                     "'cnnlab compare A B' (Welch's t-test).")
     parser.add_argument("--seeds", type=int, default=5, metavar="N", help="how many seeds (default 5)")
     add_config_arguments(parser, notes={"seed": "; the first of the N seeds (default 0)"})
-    parser.add_argument("--out", metavar="DIR", help="the group directory (default runs/repeat-<dataset>-<model>-<time>)")
-    parser.add_argument("--resume", action="store_true", help="continue the group in --out")
-    parser.add_argument("--overwrite", action="store_true", help="replace the group in --out")
-    parser.add_argument("--data-dir", metavar="DIR", help="a folder with the four IDX files")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    add_output_arguments(parser, "--out", "group", "runs/repeat-<dataset>-<model>-<time>",
+                         "continue the group in --out")
     parser.set_defaults(handler=run)
 
 

@@ -6,7 +6,8 @@ import datetime as dt
 import math
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._config_args import CONFIG_FLAGS, add_config_arguments, explicit_overrides
+from cnnlab.commands._config_args import (CONFIG_FLAGS, add_config_arguments, add_output_arguments,
+                                          explicit_overrides)
 
 # The search makes its own folds, so the validation-split options of 'train' do not apply; --limit is the subset.
 _NOT_SEARCH_FLAGS = ("val_split", "val_mode", "limit")
@@ -27,12 +28,9 @@ def add_parser(subparsers) -> None:
     add_config_arguments(parser, skip=_NOT_SEARCH_FLAGS)
     parser.add_argument("--refit", action="store_true",
                         help="train the best combination on all the training images and evaluate it on the test set")
-    parser.add_argument("--out", metavar="DIR", help="the search directory (default runs/search-<dataset>-<model>-<time>)")
-    parser.add_argument("--resume", action="store_true", help="continue the search in --out, skipping finished folds")
-    parser.add_argument("--overwrite", action="store_true", help="replace the search in --out")
-    parser.add_argument("--data-dir", metavar="DIR", help="a folder with the four IDX files")
-    parser.add_argument("--quiet", action="store_true", help="no line per finished fold")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    add_output_arguments(parser, "--out", "search", "runs/search-<dataset>-<model>-<time>",
+                         "continue the search in --out, skipping finished folds",
+                         quiet_help="no line per finished fold")
     parser.set_defaults(handler=run)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cnnlab.commands._config_args import CONFIG_FLAGS, add_config_arguments, explicit_overrides
+from cnnlab.commands._config_args import (CONFIG_FLAGS, add_config_arguments, add_output_arguments,
+                                          explicit_overrides)
 from cnnlab.commands._output import note, percent, print_json, print_table
 from cnnlab.errors import ConfigError
 
@@ -10,12 +11,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a model into a run directory",
                                    description="Train a model into a run directory and evaluate it on the test set.")
     add_config_arguments(parser)
-    parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default runs/<name>-<time>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir where it stopped")
-    parser.add_argument("--overwrite", action="store_true", help="replace the run in --run-dir")
-    parser.add_argument("--data-dir", metavar="DIR", help="a folder with the four IDX files")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    add_output_arguments(parser, "--run-dir", "run", "runs/<name>-<time>",
+                         "continue the run in --run-dir where it stopped")
     parser.set_defaults(handler=run)
 
 
