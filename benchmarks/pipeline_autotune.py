@@ -41,7 +41,7 @@ def measure(images: int, epochs: int, batch_size: int = 100, steps_per_execution
     """Per-step milliseconds of every timed epoch of each pipeline (one warm-up call each first)."""
     import keras
 
-    from cnnlab.data.prep import Normalizer, make_train_dataset
+    from cnnlab.data.prep import Normalizer, make_train_dataset, steps_per_epoch
     from cnnlab.data.sources import load_dataset
     from cnnlab.models.registry import create_model
     from cnnlab.runtime import precision_policy, seed_everything
@@ -51,7 +51,7 @@ def measure(images: int, epochs: int, batch_size: int = 100, steps_per_execution
     data = load_dataset("mnist")
     x, y = data.x_train[:images], data.y_train[:images]
     normalizer = Normalizer.fit("standardize", x)
-    steps = -(-len(x) // batch_size)
+    steps = steps_per_epoch(len(x), batch_size)
     fits = {}
     for name in PIPELINES:
         dataset = make_train_dataset(x, y, normalizer, batch_size, seed=0, first_epoch=0, last_epoch=1)
@@ -61,13 +61,13 @@ def measure(images: int, epochs: int, batch_size: int = 100, steps_per_execution
             model = create_model("digitcnn")
         model.compile(FusedAdam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"], steps_per_execution=steps_per_execution)
-        model.fit(dataset, steps_per_epoch=steps_per_execution, verbose=0)  # tracing, outside the clock
+        model.fit(dataset, steps_per_epoch=steps_per_execution, verbose=0, shuffle=False)  # tracing, outside the clock
         fits[name] = (model, dataset)
     times: dict[str, list[float]] = {name: [] for name in PIPELINES}
     for _ in range(epochs):
         for name, (model, dataset) in fits.items():
             start = time.perf_counter()
-            model.fit(dataset, steps_per_epoch=steps, verbose=0)
+            model.fit(dataset, steps_per_epoch=steps, verbose=0, shuffle=False)
             times[name].append(round(1000 * (time.perf_counter() - start) / steps, 2))
     return {"images": len(x), "batch_size": batch_size,
             **{name: {"ms_per_step": times[name], "median_ms_per_step": statistics.median(times[name])}
