@@ -278,11 +278,11 @@ def _latency(result: dict) -> list[str]:
 def _scaling(result: dict) -> list[str]:
     rows = [[f"{r['images']:,}", str(r["epochs"]), f"{r['train_seconds']:.1f}", f"{r['last_epoch_seconds']:.2f}",
              f"{r['seconds_per_1000_images_per_epoch']:.3f}", _gb(r["max_rss_bytes"]),
-             ", ".join(f"{t:.2f}" for t in r.get("last_epoch_seconds_per_round", [r["last_epoch_seconds"]]))]
+             ", ".join(f"{t:.2f}" for t in r["last_epoch_seconds_per_round"])]
             for r in result["runs"]]
     linear = result["linearity"]
     full = result["full_run"]
-    rounds = result.get("rounds", 1)
+    rounds = result["rounds"]
     chosen = (f" Each size ran {_count(rounds, 'time')} in turn and keeps its run with the fastest last epoch (last "
               "epochs of every round in the last column)." if rounds > 1 else "")
     lines = [f"`cnnlab train --recipe {result['recipe']} --limit N --val-split 0 --epochs {result['epochs']}` in a "

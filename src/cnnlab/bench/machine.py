@@ -15,12 +15,13 @@ def describe_machine() -> dict[str, Any]:
     from cnnlab.runtime import cpu_flags, library_versions, machine_info
 
     info = machine_info()
+    present = cpu_flags()  # read /proc/cpuinfo once
     return {
         "cpu": info["cpu"],
         "cpu_count": info["cpu_count"],
         "memory_gib": info["memory_gib"],
         "platform": info["platform"],
-        "cpu_flags": [flag for flag in SPEED_FLAGS if flag in cpu_flags()],
+        "cpu_flags": [flag for flag in SPEED_FLAGS if flag in present],
         "load_average_1min": round(os.getloadavg()[0], 2),
         "versions": {**library_versions(), **_runtime_versions()},
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -2,13 +2,13 @@
 
 Keras's Adam updates a variable with about a dozen separate element-wise ops (subtract, multiply, square, sqrt,
 divide, three assignments), each reading and writing the whole variable. TensorFlow's ``ResourceApplyAdam``
-does the same arithmetic in one pass: for DigitCNN's million-weight dense layer it takes the optimizer from
-about 1.4 ms to 0.6 ms a step on a 2-core CPU (`cnnlab bench`'s ``anatomy`` part shows a step's parts).
+does the same arithmetic in one pass. ``cnnlab bench``'s ``anatomy`` part times both updates of all of
+DigitCNN's weights (docs/PERFORMANCE.md §2: about 0.4 ms instead of 1.1-1.3 ms a step on a 2-core CPU).
 
 The update is Keras's own formula — ``m += (g - m)(1 - β1)``, ``v += (g² - v)(1 - β2)``,
-``w -= lr·√(1 - β2ᵗ)/(1 - β1ᵗ) · m / (√v + ε)`` — with the same state variables, so checkpoints and configs
-are those of ``keras.optimizers.Adam``/``AdamW`` under another class name. Under a distribution strategy, with
-AMSGrad or with sparse gradients the Keras update runs unchanged.
+``w -= lr·√(1 - β2ᵗ)/(1 - β1ᵗ) · m / (√v + ε)`` — with the same state variables, so checkpoints and
+configs are those of ``keras.optimizers.Adam``/``AdamW`` under another class name. Under a distribution
+strategy, with AMSGrad or with sparse gradients the Keras update runs unchanged.
 """
 
 from __future__ import annotations
