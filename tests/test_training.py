@@ -75,6 +75,31 @@ def test_several_steps_per_call_train_exactly_the_epochs_of_one_step_per_call(tm
     pd.testing.assert_frame_equal(several[COMPARED], single[COMPARED], rtol=1e-5)
 
 
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])  # integer labels, and one-hot ones
+def test_the_training_step_is_traced_once_because_fit_creates_no_variables(label_smoothing):
+    import tensorflow as tf
+
+    from cnnlab.training.fit import compile_model
+
+    config = TrainConfig.from_recipe("default", model="fastcnn", epochs=1, limit=256, label_smoothing=label_smoothing)
+    model = compile_model(config, steps=2)
+    traces, created = [], []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)
+
+    def record(next_creator, **kwargs):
+        created.append(kwargs.get("name"))
+        return next_creator(**kwargs)
+
+    labels = np.arange(128) % 10
+    with tf.variable_creator_scope(record):
+        history = model.fit(np.zeros((128, 28, 28, 1), np.float32),
+                            keras.utils.to_categorical(labels, 10) if label_smoothing else labels,
+                            batch_size=64, epochs=1, verbose=0)
+    assert created == [] and len(traces) == 1
+    assert 0 <= history.history["accuracy"][0] <= 1
+
+
 def test_metrics_loss_is_the_mean_cross_entropy():
     logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0]], dtype=np.float32)
     labels = np.array([0, 0, 1])
