@@ -3,7 +3,8 @@
 Keras's Adam updates a variable with about a dozen separate element-wise ops (subtract, multiply, square, sqrt,
 divide, three assignments), each reading and writing the whole variable. TensorFlow's ``ResourceApplyAdam``
 does the same arithmetic in one pass. ``cnnlab bench``'s ``anatomy`` part times both updates of all of
-DigitCNN's weights (docs/PERFORMANCE.md §2: about 0.4 ms instead of 1.1-1.3 ms a step on a 2-core CPU).
+DigitCNN's weights (docs/PERFORMANCE.md §2: about a third of the time, 0.48 ms instead of 1.35 ms a step in
+bfloat16 on a 2-core CPU).
 
 The update is Keras's own formula — ``m += (g - m)(1 - β1)``, ``v += (g² - v)(1 - β2)``,
 ``w -= lr·√(1 - β2ᵗ)/(1 - β1ᵗ) · m / (√v + ε)`` — with the same state variables, so checkpoints and
