@@ -205,12 +205,17 @@ def _optimizer(config: TrainConfig, total_steps: int):
     return FusedAdam(learning_rate=rate)
 
 
+def _one_hot_labels(config: TrainConfig) -> bool:
+    """Whether the pipelines feed one-hot labels: Keras's loss smooths labels only in that form."""
+    return config.label_smoothing > 0
+
+
 def _accuracy(config: TrainConfig):
-    """The accuracy metric for the labels the pipeline feeds (one-hot under label smoothing), created here so
-    that its variables, too, exist before the step is traced (Keras's ``"accuracy"`` makes them inside it)."""
+    """The accuracy metric for the labels the pipelines feed, created here so that its variables, too, exist
+    before the step is traced (Keras's ``"accuracy"`` makes them inside it)."""
     import keras
 
-    if config.label_smoothing > 0:
+    if _one_hot_labels(config):
         return keras.metrics.CategoricalAccuracy(name="accuracy")
     return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
@@ -218,7 +223,7 @@ def _accuracy(config: TrainConfig):
 def _loss(config: TrainConfig):
     import keras
 
-    if config.label_smoothing > 0:
+    if _one_hot_labels(config):
         return keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -253,7 +258,7 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
     train_data = make_train_dataset(splits.x_train, splits.y_train, normalizer, config.batch_size, config.seed,
                                     first_epoch, config.epochs, config.augment_shift, config.augment_rotate,
                                     config.augment_flip, epoch_counter.variable if epoch_counter else None)
-    one_hot = config.label_smoothing > 0
+    one_hot = _one_hot_labels(config)
     if one_hot:
         train_data = train_data.map(lambda x, y: (x, _one_hot(y)))
     val_data = None
