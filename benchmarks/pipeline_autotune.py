@@ -39,18 +39,19 @@ def main() -> None:
 
 def measure(images: int, epochs: int, batch_size: int = 100, steps_per_execution: int = 50) -> dict:
     """Per-step milliseconds of every timed epoch of each pipeline (one warm-up call each first)."""
-    import keras
-
+    from cnnlab.config import TrainConfig
     from cnnlab.data.prep import Normalizer, make_train_dataset, steps_per_epoch
     from cnnlab.data.sources import load_dataset
-    from cnnlab.models.registry import create_model
     from cnnlab.runtime import precision_policy, seed_everything
-    from cnnlab.training.optimizers import FusedAdam
+    from cnnlab.training.fit import compile_model
 
     seed_everything(0)
     data = load_dataset("mnist")
     x, y = data.x_train[:images], data.y_train[:images]
-    normalizer = Normalizer.fit("standardize", x)
+    # the tutorial's recipe, compiled as `cnnlab train` compiles it
+    config = TrainConfig.from_recipe("seed", model="digitcnn", batch_size=batch_size,
+                                     steps_per_execution=steps_per_execution)
+    normalizer = Normalizer.fit(config.normalization, x)
     steps = steps_per_epoch(len(x), batch_size)
     fits = {}
     for name in PIPELINES:
@@ -58,9 +59,7 @@ def measure(images: int, epochs: int, batch_size: int = 100, steps_per_execution
         if name == "autotuned":
             dataset = dataset.with_options(_autotuned_options())
         with precision_policy("auto"):
-            model = create_model("digitcnn")
-        model.compile(FusedAdam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"], steps_per_execution=steps_per_execution)
+            model = compile_model(config, steps)
         model.fit(dataset, steps_per_epoch=steps_per_execution, verbose=0, shuffle=False)  # tracing, outside the clock
         fits[name] = (model, dataset)
     times: dict[str, list[float]] = {name: [] for name in PIPELINES}
