@@ -1,4 +1,4 @@
-"""The HTTP API, in-process (FastAPI's TestClient over httpx): answers, limits, bad inputs, one model load."""
+"""The HTTP API, in-process (FastAPI's TestClient): answers, limits, bad inputs, one model load."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ import pytest
 from PIL import Image
 
 from _photos import encode, ink_from_mnist, photograph, to_16bit_grey
-
-pytest.importorskip("httpx")
-
 
 @pytest.fixture(scope="module")
 def loads():
