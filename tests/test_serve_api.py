@@ -11,6 +11,7 @@ from PIL import Image
 
 from _photos import encode, ink_from_mnist, photograph, to_16bit_grey
 
+
 @pytest.fixture(scope="module")
 def loads():
     return []
@@ -123,7 +124,8 @@ def test_a_huge_streamed_body_is_refused_while_it_arrives(client):
         for _ in range(7):
             yield b"\0" * (1024 * 1024)
         yield b"\r\n--x--\r\n"
-    response = client.post("/api/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    headers = {"content-type": "multipart/form-data; boundary=x"}
+    response = client.post("/api/predict", content=chunks(), headers=headers)
     assert response.status_code == 413, response.text
 
 
