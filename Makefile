@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test lint bench setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cnnlab train --run-dir runs/demo --overwrite
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
+
+# style: pyflakes and pycodestyle checks, lines up to 120 characters (pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check --quiet .
 
 bench: $(STAMP)
 	$(BIN)/cnnlab bench

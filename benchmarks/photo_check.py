@@ -44,7 +44,8 @@ def build(folder: Path, digits: int) -> dict[str, Path]:
         image, label = data.x_test[n], int(data.y_test[n])
         ink = ink_from_mnist(image, int(rng.integers(70, 220)))
         _save(photograph(ink, rng), sets["mnist-photos"] / f"{label}_{n}", n)
-        _save(photograph(ink_from_mnist(image, 200, thin=4), rng, size=(520, 400)), sets["mnist-thin-pen"] / f"{label}_{n}", n)
+        thin_pen = photograph(ink_from_mnist(image, 200, thin=4), rng, size=(520, 400))
+        _save(thin_pen, sets["mnist-thin-pen"] / f"{label}_{n}", n)
     for n in range(200):
         ink = ink_from_pen(n % 10, rng, int(rng.integers(90, 240)), pen=2 + n % 4)
         _save(photograph(ink, rng), sets["pen-drawn"] / f"{n % 10}_{n}", n)

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         for col, (image, label) in enumerate([(photo, title), (ink, "ink strength, light evened out"),
                                               (out, "28x28: cropped, 20 px, centred")]):
             ax = axes[row, col]
-            ax.imshow(image, cmap=None if image.ndim == 3 else "gray", vmin=0, vmax=1 if image.dtype != np.uint8 else 255)
+            ax.imshow(image, cmap=None if image.ndim == 3 else "gray", vmin=0,
+                      vmax=1 if image.dtype != np.uint8 else 255)
             ax.set_title(label, fontsize=9)
             ax.axis("off")
     fig.tight_layout()

@@ -175,4 +175,5 @@ def test_two_workers_stay_identical_and_resume_from_the_chiefs_checkpoint(tmp_pa
                                       "chief": True}
     assert json.loads((run_dir / "metrics.json").read_text())["num_images"] == 10000
     private = [p.name for p in (tmp_path / "tmp").iterdir() if p.name.startswith("cnnlab-worker")]
-    assert len(private) == 1 and private[0].startswith("cnnlab-worker1-")  # the crashed session's; the finished one cleaned up
+    # the crashed session's directory is left; the finished one cleaned up after itself
+    assert len(private) == 1 and private[0].startswith("cnnlab-worker1-")

@@ -36,9 +36,9 @@ def test_digitcnn_layer_shapes_follow_the_tutorial():
 
 
 def test_fashioncnn_and_layerscnn_use_same_padding():
-    fashion = {l.name: tuple(l.output.shape[1:]) for l in create_model("fashioncnn").layers}
+    fashion = {layer.name: tuple(layer.output.shape[1:]) for layer in create_model("fashioncnn").layers}
     assert fashion["conv_1"] == (28, 28, 32) and fashion["pool_3"] == (4, 4, 128)
-    layers = {l.name: tuple(l.output.shape[1:]) for l in create_model("layerscnn").layers}
+    layers = {layer.name: tuple(layer.output.shape[1:]) for layer in create_model("layerscnn").layers}
     assert layers["conv_2"] == (14, 14, 36) and layers["pool_2"] == (7, 7, 36)
 
 
@@ -50,8 +50,8 @@ def test_macs_are_counted_from_the_layers():
 def test_options_change_the_network():
     small = create_model("digitcnn", conv_1_channels=8, conv_2_channels=16, dense_units=64, dropout=0.0)
     assert small.count_params() < 100_000
-    assert "dropout" not in [l.name for l in small.layers]
-    assert "dropout" in [l.name for l in create_model("fashioncnn", dropout=0.5).layers]
+    assert "dropout" not in [layer.name for layer in small.layers]
+    assert "dropout" in [layer.name for layer in create_model("fashioncnn", dropout=0.5).layers]
 
 
 def test_unknown_model_and_option_are_refused_with_the_choices():

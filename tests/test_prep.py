@@ -63,8 +63,8 @@ def test_batch_generator_covers_every_image_once_in_seeded_order():
     x, y = _images(25), np.arange(25)
     sizes = [len(b) for b, _ in batch_generator(x, y, batch_size=10)]
     assert sizes == [10, 10, 5]
-    first = np.concatenate([l for _, l in batch_generator(x, y, 10, shuffle=True, random_seed=1)])
-    again = np.concatenate([l for _, l in batch_generator(x, y, 10, shuffle=True, random_seed=1)])
+    first = np.concatenate([labels for _, labels in batch_generator(x, y, 10, shuffle=True, random_seed=1)])
+    again = np.concatenate([labels for _, labels in batch_generator(x, y, 10, shuffle=True, random_seed=1)])
     assert sorted(first.tolist()) == list(range(25)) and first.tolist() == again.tolist()
     assert first.tolist() != list(range(25))
 

@@ -12,8 +12,8 @@ import sys
 
 from cnnlab.errors import CnnlabError
 
-COMMANDS = ("data", "models", "train", "evaluate", "report", "compare", "export", "predict", "serve", "search", "repeat",
-            "bench")
+COMMANDS = ("data", "models", "train", "evaluate", "report", "compare", "export", "predict", "serve", "search",
+            "repeat", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

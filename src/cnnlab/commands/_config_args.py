@@ -57,7 +57,8 @@ HELP = {
 def add_config_arguments(parser, skip: Iterable[str] = (), notes: dict[str, str] | None = None) -> list[str]:
     """Add ``--recipe``, one flag per config field (except ``skip``) and ``--option``; returns the fields."""
     notes = notes or {}
-    parser.add_argument("--recipe", default=None, help="default (accurate in minutes), fast (seconds), best (highest accuracy, ~10-15 min) or seed (the tutorial's own)")
+    parser.add_argument("--recipe", default=None, help="default (accurate in minutes), fast (seconds), "
+                        "best (highest accuracy, ~10-15 min) or seed (the tutorial's own)")
     fields = [f for f in CONFIG_FLAGS if f not in set(skip)]
     for field in fields:
         kind = CONFIG_FLAGS[field]

@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
         description="Write DIR/compare.html (self-contained) and DIR/curves.png comparing two or more runs. "
                     "Given two repeat groups (from 'cnnlab repeat'), also test whether their mean test "
                     "accuracies differ by more than the seed noise (Welch's t-test).")
-    parser.add_argument("runs", metavar="RUN", nargs="+", help="run directories written by 'cnnlab train', or two repeat groups")
+    parser.add_argument("runs", metavar="RUN", nargs="+",
+                        help="run directories written by 'cnnlab train', or two repeat groups")
     parser.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                         help=f"where to write the page (default ./{DEFAULT_OUT})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

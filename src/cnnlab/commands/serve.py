@@ -44,7 +44,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
     except OSError as err:
-        raise ConfigError(f"cannot listen on {host}:{port} ({err.strerror or err}); choose another --port or --host") from None
+        raise ConfigError(f"cannot listen on {host}:{port} ({err.strerror or err}); "
+                          "choose another --port or --host") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -1,9 +1,9 @@
 """Find a dataset, verify it by sha256, and load it — or download it into the cache.
 
-Sources are tried in order: ``--data-dir`` (when given, it must hold the dataset); the user cache (``$CNNLAB_DATA``, default ``~/.cache/cnnlab``);
-the copy bundled inside the package (MNIST); the operating system's package folder
-(``/usr/share/datasets/...``); the public mirrors (downloaded into the cache). A folder the user named
-explicitly that holds wrong or corrupt files is an error, never skipped: one dataset is never quietly
+Sources are tried in order: ``--data-dir`` (when given, it must hold the dataset); the user cache
+(``$CNNLAB_DATA``, default ``~/.cache/cnnlab``); the copy bundled inside the package (MNIST); the operating
+system's package folder (``/usr/share/datasets/...``); the public mirrors (downloaded into the cache). A folder the
+user named explicitly that holds wrong or corrupt files is an error, never skipped: one dataset is never quietly
 replaced by another. When nothing works the error lists every source tried.
 """
 

@@ -63,7 +63,8 @@ def predict_paths(run, paths: Iterable[str | os.PathLike], top: int = 3, model=N
     Returns ``{"predictions": [...], "accuracy": float | None, "previews": {file: PIL image}}``; each
     prediction has ``file, label`` (class index: the digit for MNIST), ``class_name, confidence, top,
     true_label`` (index or None), ``true_class_name, low_confidence``, and ``error`` with ``label`` None for
-    an image that could not be used (unreadable or blank). ``accuracy`` is over the labelled images, refused ones counting as wrong.
+    an image that could not be used (unreadable or blank). ``accuracy`` is over the labelled images, refused
+    ones counting as wrong.
     """
     from cnnlab.evaluation import softmax
 

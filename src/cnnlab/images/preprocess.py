@@ -273,7 +273,8 @@ def _ink_mask(ink: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
     smooth_noise = max(noise / 3.5, 1e-4)  # a sigma-1 Gaussian averages about 12 pixels
     peak = float(smooth.max())
     if peak < MIN_CONTRAST or peak < 6 * smooth_noise:
-        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit, dark on light or light on dark")
+        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit, "
+                              "dark on light or light on dark")
     mask = smooth > max(4 * smooth_noise, 0.3 * peak)
     return mask, peak
 
@@ -405,7 +406,8 @@ def _resize_longest(image: np.ndarray, side: int) -> np.ndarray:
     if size == (width, height):
         return image.astype(np.float32)
     method = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
-    resized = Image.fromarray(image.astype(np.float32), "F").resize(size, method, reducing_gap=2.0 if scale < 0.5 else None)
+    reducing_gap = 2.0 if scale < 0.5 else None
+    resized = Image.fromarray(image.astype(np.float32), "F").resize(size, method, reducing_gap=reducing_gap)
     return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
 
 

@@ -110,7 +110,8 @@ class Run:
         try:
             return keras.models.load_model(path, compile=False)
         except Exception as err:  # a damaged archive can fail in many ways inside Keras
-            raise RunError(f"{path}: cannot load the model ({type(err).__name__}); retrain or restore the file") from None
+            raise RunError(f"{path}: cannot load the model ({type(err).__name__}); "
+                           "retrain or restore the file") from None
 
     def latest_state(self) -> dict[str, Any] | None:
         """The last completed epoch's checkpoint record, or None before the first epoch ended."""

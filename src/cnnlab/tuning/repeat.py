@@ -62,7 +62,8 @@ def run_repeat(
     ``on_run(entry)`` is called after each finished run.
 
     Example:
-        >>> group = run_repeat(TrainConfig.from_recipe("default", epochs=1, limit=3000), [0, 1, 2], "runs/rep")  # doctest: +SKIP
+        >>> config = TrainConfig.from_recipe("default", epochs=1, limit=3000)
+        >>> group = run_repeat(config, [0, 1, 2], "runs/rep")  # doctest: +SKIP
         >>> group["test_accuracy"]["mean"], group["test_accuracy"]["ci95"]  # doctest: +SKIP
     """
     from cnnlab.data.sources import load_dataset

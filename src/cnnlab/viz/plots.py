@@ -178,7 +178,8 @@ def confusion_matrix_figure(matrix: Sequence[Sequence[int]], class_names: Sequen
     for (row, col), count in np.ndenumerate(matrix):
         ax.text(col, row, f"{count:d}", ha="center", va="center", fontsize=8,
                 color="white" if count > threshold else "black")
-    ax.set_xticks(range(n), list(class_names), rotation=45 if _long(class_names) else 0, ha="right" if _long(class_names) else "center")
+    slanted = _long(class_names)
+    ax.set_xticks(range(n), list(class_names), rotation=45 if slanted else 0, ha="right" if slanted else "center")
     ax.set_yticks(range(n), list(class_names))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -245,7 +246,9 @@ def filters_figure(kernel: np.ndarray, layer_name: str, input_channel: int = 0) 
     tiles = np.moveaxis(kernel[:, :, input_channel, :], -1, 0)  # (out, kh, kw)
     columns = math.ceil(math.sqrt(channels_out))
     mosaic = _mosaic(tiles, columns)
-    fig = _figure(min(8.0, 1.2 + 0.55 * columns * max(kh, 3) / 3), min(8.0, 0.8 + 0.55 * math.ceil(channels_out / columns) * max(kh, 3) / 3))
+    tile_inches = 0.55 * max(kh, 3) / 3
+    rows = math.ceil(channels_out / columns)
+    fig = _figure(min(8.0, 1.2 + tile_inches * columns), min(8.0, 0.8 + tile_inches * rows))
     ax = fig.add_subplot()
     image = ax.imshow(mosaic, cmap=_cmap("seismic"), vmin=-limit, vmax=limit, interpolation="nearest")
     ax.set_xticks([])
@@ -314,7 +317,8 @@ def reliability_figure(confidence: np.ndarray, correct: np.ndarray, bins: int = 
     top, bottom = fig.subplots(2, 1, height_ratios=[3, 1.2], sharex=True)
     top.bar(centres, np.nan_to_num(table["accuracy"]), width=width * 0.92, color=TRAIN_COLOR, label="accuracy")
     top.plot([0, 1], [0, 1], "--", color="black", lw=1, label="perfect calibration")
-    top.plot(table["confidence"], table["accuracy"], "o", color=VAL_COLOR, ms=4, label="mean confidence and accuracy of a bin")
+    top.plot(table["confidence"], table["accuracy"], "o", color=VAL_COLOR, ms=4,
+             label="mean confidence and accuracy of a bin")
     top.set_ylabel("accuracy")
     top.set_ylim(0, 1)
     top.legend(loc="upper left", fontsize=9)

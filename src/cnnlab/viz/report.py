@@ -244,7 +244,8 @@ def _per_class_table(metrics: dict[str, Any]) -> str:
         cells = "".join(f'<td data-key="{k}" data-value="{_e(repr(c[k]))}">{c[k]:.4f}</td>'
                         for k in ("precision", "recall", "f1"))
         rows.append(f'<tr><th>{_e(c["name"])}</th>{cells}<td data-key="support">{c["support"]:,}</td></tr>')
-    return f'<table class="per-class"><caption>Per-class precision, recall and F1 (test set)</caption>{head}{"".join(rows)}</table>'
+    caption = "<caption>Per-class precision, recall and F1 (test set)</caption>"
+    return f'<table class="per-class">{caption}{head}{"".join(rows)}</table>'
 
 
 def embedded_figure(stem: str, png: bytes, caption: str = "") -> str:
