@@ -54,8 +54,7 @@ class Normalizer:
         return cls("standardize", means.astype(np.float32), std if std > 0 else 1.0)
 
     def apply(self, images: np.ndarray) -> np.ndarray:
-        """Raw pixels (0..255, any of ``(N, 784)``, ``(N, 28, 28)``, ``(N, 28, 28, 1)``) -> float32
-        ``(N, 28, 28, 1)``."""
+        """Raw 0..255 pixels, ``(N, 784)``, ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> float32 ``(N, 28, 28, 1)``."""
         x = np.asarray(images, dtype=np.float32).reshape(-1, 784)
         if self.kind == "scale":
             x = x / np.float32(255.0)
