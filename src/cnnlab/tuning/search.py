@@ -178,8 +178,10 @@ def run_search(
     on_start: Callable[[], None] | None = None,
     on_fold: Callable[[dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search into ``out_dir``; ``on_start()`` is called once the directory and the data are
-    accepted, ``on_fold(row)`` after every finished fold.
+    """Run (or resume) a search into ``out_dir``, calling ``on_start`` and ``on_fold`` as it goes.
+
+    ``on_start()`` is called once the directory and the data are accepted, ``on_fold(row)`` after every
+    finished fold.
 
     Example:
         >>> spec = SearchSpec(TrainConfig.from_recipe("default", epochs=1), {"dropout": [0.0, 0.5]}, 3, 6000)

@@ -76,8 +76,11 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
 
 
 def _without_precision_warning(test, *args, **kwargs):
-    """Run a SciPy t-test without its RuntimeWarning about precision loss, which it gives when the spread is
-    (nearly) zero: identical groups (p = 1) or a constant paired difference (p ~ 0). The answer stands."""
+    """Run a SciPy t-test without its RuntimeWarning about precision loss.
+
+    SciPy gives it when the spread is (nearly) zero: identical groups (p = 1) or a constant paired difference
+    (p ~ 0). The answer stands.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return test(*args, **kwargs)
