@@ -38,6 +38,7 @@ def test_config_round_trips_through_its_dict():
     ({"epochs": 0}, "epochs 0 is out of range"),
     ({"epochs": 2.5}, "epochs must be a whole number, got 2.5"),
     ({"val_split": -1}, "val-split -1"),
+    ({"limit": -5}, "limit -5 is out of range: use a number of images >= 1"),  # not the split it derives
     ({"lr_schedule": "step"}, "lr-schedule 'step' is not one of"),
     ({"dataset": "cifar10"}, "unknown dataset 'cifar10'"),
     ({"model": "vgg"}, "unknown model 'vgg'"),

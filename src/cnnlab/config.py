@@ -114,10 +114,10 @@ class TrainConfig:
         _require(isinstance(self.augment_flip, bool), "augment_flip", self.augment_flip, "true or false")
         if self.dropout is not None:
             _require(0 <= self.dropout < 1, "dropout", self.dropout, "a probability in [0, 1)")
-        _require(self.val_split >= 0, "val_split", self.val_split, "a number of images >= 0")
-        if self.limit is not None:
+        if self.limit is not None:  # before val_split: a --limit run derives its split from the limit
             _require_type("limit", self.limit, int)
             _require(self.limit >= 1, "limit", self.limit, "a number of images >= 1")
+        _require(self.val_split >= 0, "val_split", self.val_split, "a number of images >= 0")
         _require(self.seed >= 0, "seed", self.seed, "a whole number >= 0")
         _require(self.steps_per_execution >= 1, "steps_per_execution", self.steps_per_execution, ">= 1")
         _require_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
