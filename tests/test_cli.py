@@ -105,6 +105,11 @@ def test_bad_run_directories(cli, tmp_path):
     _assert_one_line_error(code, out, err, "not a run directory")
     code, out, err = cli("train", *TINY, "--run-dir", str(tmp_path / "x"), "--resume")
     _assert_one_line_error(code, out, err, "is not a directory; pass a run directory")
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    code, out, err = cli("train", *TINY, "--run-dir", str(in_the_way / "run"))
+    _assert_one_line_error(code, out, err, str(in_the_way / "run"), "check the path")
+    assert "internal error" not in err
 
 
 def _copy_mnist(dest):

@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into `head`: not an error
         sys.stderr.close()
         return 0
+    except OSError as err:  # a path that cannot be made, read or written: permissions, a file in the way, full disk
+        if args.debug:
+            raise
+        print(f"cnnlab: error: {_file_system_message(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if args.debug:
             raise
@@ -68,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cnnlab: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
               file=sys.stderr)
         return 1
+
+
+def _file_system_message(err: OSError) -> str:
+    where = f"{err.filename}: " if err.filename else ""
+    reason = err.strerror or type(err).__name__
+    return f"{where}{reason.rstrip('.')}; check the path, its permissions and the free disk space"
 
 
 def _version() -> str:
