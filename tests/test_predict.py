@@ -118,5 +118,9 @@ def test_cli_mistakes_are_one_line(cli, model_run, tmp_path):
     (tmp_path / "notes.png").write_text("not a picture")
     code, out, err = cli("predict", str(model_run.path), str(tmp_path / "notes.png"))
     assert code == 3 and out == "" and err.count("\n") == 1 and "no image could be used" in err
+    blank = tmp_path / "blank.png"
+    Image.new("L", (28, 28), 255).save(blank)
+    code, out, err = cli("predict", str(model_run.path), str(blank))
+    assert code == 3 and err.count("\n") == 1 and f"{blank}: the image has no ink" in err  # which file, too
     code, _, err = cli("predict", str(model_run.path), str(tmp_path), "--top", "0")
     assert code == 2 and "--top" in err

@@ -77,8 +77,8 @@ def predict_paths(run, paths: Iterable[str | os.PathLike], top: int = 3, model=N
     for i, path in enumerate(files):
         try:
             prepared[i] = preprocess_image(path, normalizer, style=style)
-        except ImageError as err:
-            errors[i] = str(err)
+        except ImageError as err:  # named by its file, as the error of a single upload need not be
+            errors[i] = str(err) if str(path) in str(err) else f"{path}: {err}"
     probabilities = {}
     if prepared:
         order = sorted(prepared)
