@@ -108,7 +108,7 @@ def test_bad_run_directories(cli, tmp_path):
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("not a folder")
     code, out, err = cli("train", *TINY, "--run-dir", str(in_the_way / "run"))
-    _assert_one_line_error(code, out, err, str(in_the_way / "run"), "check the path")
+    _assert_one_line_error(code, out, err, str(in_the_way / "run"), "a file is in the way")
     assert "internal error" not in err
 
 

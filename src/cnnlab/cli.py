@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _file_system_message(err: OSError) -> str:
     where = f"{err.filename}: " if err.filename else ""
+    if isinstance(err, (FileExistsError, NotADirectoryError)):  # what mkdir says when a file is in the way
+        return f"{where}a file is in the way where a folder is needed; choose another path"
     reason = err.strerror or type(err).__name__
     return f"{where}{reason.rstrip('.')}; check the path, its permissions and the free disk space"
 
