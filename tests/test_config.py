@@ -38,11 +38,14 @@ def test_config_round_trips_through_its_dict():
     ({"epochs": 0}, "epochs 0 is out of range"),
     ({"epochs": 2.5}, "epochs must be a whole number, got 2.5"),
     ({"val_split": -1}, "val-split -1"),
+    ({"learning_rate": "abc"}, "learning-rate must be a number, got 'abc'"),  # e.g. from a --grid
+    ({"dropout": True}, "dropout must be a number, got True"),
     ({"limit": -5}, "limit -5 is out of range: use a number of images >= 1"),  # not the split it derives
     ({"lr_schedule": "step"}, "lr-schedule 'step' is not one of"),
     ({"dataset": "cifar10"}, "unknown dataset 'cifar10'"),
     ({"model": "vgg"}, "unknown model 'vgg'"),
     ({"model_options": {"width": 3}}, "has no option"),
+    ({"model_options": {"dense_units": 0}}, "dense_units=0 is not allowed"),  # refused before any training
     ({"colour": "red"}, "unknown config option"),
 ])
 def test_bad_values_are_refused_with_what_is_allowed(overrides, message):

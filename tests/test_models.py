@@ -61,6 +61,19 @@ def test_unknown_model_and_option_are_refused_with_the_choices():
         create_model("digitcnn", units=3)
 
 
+@pytest.mark.parametrize("model, options, message", [
+    ("digitcnn", {"dense_units": "abc"}, "dense_units='abc' is not allowed: use a whole number >= 1"),
+    ("digitcnn", {"conv_1_channels": 0}, "conv_1_channels=0 is not allowed"),
+    ("digitcnn", {"kernel_size": 2.5}, "kernel_size=2.5 is not allowed"),
+    ("digitcnn", {"dropout": 1.0}, r"dropout=1.0 is not allowed: use a probability in \[0, 1\)"),
+    ("fastcnn", {"batch_norm": 1}, "batch_norm=1 is not allowed: use true or false"),
+    ("digitcnn", {"kernel_size": 40}, "cannot be built with kernel_size=40 .*Computed output size"),  # Keras says why
+])
+def test_option_values_a_model_cannot_take_are_one_config_error(model, options, message):
+    with pytest.raises(ConfigError, match=message):
+        create_model(model, **options)
+
+
 def test_fused_batch_norm_matches_the_formula_and_survives_saving(tmp_path):
     import keras
     import numpy as np

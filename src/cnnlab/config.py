@@ -103,6 +103,10 @@ class TrainConfig:
         _require_type("seed", self.seed, int)
         _require_type("augment_shift", self.augment_shift, int)
         _require_type("steps_per_execution", self.steps_per_execution, int)
+        for name in ("learning_rate", "warmup_fraction", "weight_decay", "label_smoothing", "augment_rotate"):
+            _require_number(name, getattr(self, name))
+        if self.dropout is not None:
+            _require_number("dropout", self.dropout)
         _require(self.epochs >= 1, "epochs", self.epochs, "a whole number >= 1")
         _require(self.batch_size >= 1, "batch_size", self.batch_size, "a whole number >= 1")
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "a number > 0")
@@ -133,14 +137,10 @@ class TrainConfig:
 
 def _check_dataset_and_model(config: "TrainConfig") -> None:
     from cnnlab.data.catalog import get_dataset_spec
-    from cnnlab.models.registry import model_options
+    from cnnlab.models.registry import check_model_options
 
     get_dataset_spec(config.dataset)
-    allowed = model_options(config.model)
-    unknown = sorted(set(config.model_options) - set(allowed))
-    if unknown:
-        raise ConfigError(f"model {config.model!r} has no option(s) {', '.join(unknown)}; "
-                          f"its options are: {', '.join(allowed)}")
+    check_model_options(config.model, config.model_options)
 
 
 def _require(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -152,6 +152,12 @@ def _require_type(name: str, value: Any, kind: type) -> None:
     if not isinstance(value, kind) or isinstance(value, bool):
         noun = "whole number" if kind is int else kind.__name__
         raise ConfigError(f"{name.replace('_', '-')} must be a {noun}, got {value!r}")
+
+
+def _require_number(name: str, value: Any) -> None:
+    """Ints count as numbers (a grid's ``dropout=0`` is JSON's 0); text and booleans do not."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ConfigError(f"{name.replace('_', '-')} must be a number, got {value!r}")
 
 
 def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

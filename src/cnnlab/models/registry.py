@@ -47,13 +47,40 @@ def create_model(name: str, **options: Any):
         1111946
     """
     fn = _lookup(name)
+    check_model_options(name, options)
+    try:
+        return fn(**options)
+    except ValueError as err:  # e.g. a kernel larger than the image it would slide over
+        given = ", ".join(f"{k}={v}" for k, v in options.items())
+        raise ConfigError(f"model {name!r} cannot be built with {given} ({str(err)[:200]}); "
+                          "choose other --option values") from None
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ConfigError for an option the model lacks or a value unlike its default: counts and sizes are
+    whole numbers >= 1, ``dropout`` a probability in [0, 1), switches true or false."""
     allowed = model_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ConfigError(
             f"model {name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(allowed)}"
         )
-    return fn(**options)
+    for key, value in options.items():
+        wanted = _option_rule(key, allowed[key], value)
+        if wanted:
+            raise ConfigError(f"model option {key}={value!r} is not allowed: use {wanted}")
+
+
+def _option_rule(key: str, default: Any, value: Any) -> str | None:
+    """What ``value`` should be, given the option's default; None when it is fine."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if number and isinstance(value, int) and value >= 1 else "a whole number >= 1"
+    if key == "dropout":
+        return None if number and 0 <= value < 1 else "a probability in [0, 1)"
+    return None if number else "a number"
 
 
 def list_models() -> list[ModelInfo]:
