@@ -112,6 +112,12 @@ def test_bad_run_directories(cli, tmp_path):
     assert "internal error" not in err
 
 
+def test_a_refused_training_leaves_no_empty_run_directory(cli, tmp_path):
+    code, out, err = cli("train", *TINY, "--val-split", "600", "--run-dir", str(tmp_path / "r"))
+    _assert_one_line_error(code, out, err, "val-split 600 must be at least 0 and less than the 600")
+    assert not (tmp_path / "r").exists()  # else 'cnnlab compare runs/*' would meet a folder that is no run
+
+
 def _copy_mnist(dest):
     dest.mkdir()
     for f in bundled_dir(MNIST).glob("*.gz"):

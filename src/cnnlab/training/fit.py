@@ -74,15 +74,21 @@ def train(
     placement = distribute.get_placement(config.distribute)  # first: multi-worker needs TF untouched
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     own_dir = distribute.writable_run_dir(run_dir, placement, resume)  # non-chief workers: a private copy
+    made_here = not own_dir.exists()
     run = prepare_run_dir(own_dir, resume, overwrite)
-    if resume and run.config != config:
-        raise RunError(f"--resume with a changed config ({'; '.join(run.config.differences(config))})")
-
-    session_start = time.time()
-    seed_everything(config.seed)
-    with precision_policy(config.precision) as precision:
-        return _train(config, run, run_dir, own_dir, placement, precision, session_start, resume=resume,
-                      data_dir=data_dir, dataset=dataset, callbacks=callbacks, validation_data=validation_data)
+    try:
+        if resume and run.config != config:
+            raise RunError(f"--resume with a changed config ({'; '.join(run.config.differences(config))})")
+        session_start = time.time()
+        seed_everything(config.seed)
+        with precision_policy(config.precision) as precision:
+            return _train(config, run, run_dir, own_dir, placement, precision, session_start, resume=resume,
+                          data_dir=data_dir, dataset=dataset, callbacks=callbacks,
+                          validation_data=validation_data)
+    except BaseException:
+        if made_here and own_dir.is_dir() and not any(own_dir.iterdir()):
+            own_dir.rmdir()  # refused before anything was written (e.g. a split larger than the data): no litter
+        raise
 
 
 def _train(config: TrainConfig, run: Run, run_dir: Path, own_dir: Path, placement, precision: str,
