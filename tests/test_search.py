@@ -38,6 +38,9 @@ def test_every_combination_is_checked_before_anything_trains():
         SearchSpec(_base(), {"dropout": [0.0, 1.5]}, 3).validate()
     with pytest.raises(ConfigError, match="has no option"):
         SearchSpec(_base(), {"no_such_option": [1, 2]}, 3).validate()
+    with pytest.raises(ConfigError, match="grid combination kernel_size=40: .* cannot be built"):
+        digitcnn = _base().replace(model="digitcnn", model_options={})  # VALID convolutions shrink the image
+        SearchSpec(digitcnn, {"kernel_size": [3, 40]}, 3).validate()  # only building it tells
     with pytest.raises(ConfigError, match="seed cannot be searched"):
         SearchSpec(_base(), {"seed": [1, 2]}, 3).validate()
     with pytest.raises(ConfigError, match="use --distribute none or mirrored"):

@@ -53,7 +53,7 @@ def create_model(name: str, **options: Any):
     except ValueError as err:  # e.g. a kernel larger than the image it would slide over
         given = ", ".join(f"{k}={v}" for k, v in options.items())
         raise ConfigError(f"model {name!r} cannot be built with {given} ({str(err)[:200]}); "
-                          "choose other --option values") from None
+                          "choose other values for these options") from None
 
 
 def check_model_options(name: str, options: dict[str, Any]) -> None:

@@ -97,8 +97,13 @@ class SearchSpec:
                               f"{10 * self.folds} images")
         if self.base.distribute == "multiworker":
             raise ConfigError("a search trains many models in one process; use --distribute none or mirrored")
+        built = set()
         for combination in self.combinations():  # refuse a bad value before anything is trained
-            self.config_for(combination)
+            config = self.config_for(combination)
+            network = (config.model, repr(sorted(config.model_options.items())))
+            if network not in built:  # e.g. a kernel larger than the image: only building the network tells
+                built.add(network)
+                _check_buildable(config, combination)
         return self
 
     def combinations(self) -> list[dict[str, Any]]:
@@ -131,6 +136,15 @@ class SearchSpec:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "SearchSpec":
         return cls(TrainConfig.from_dict(values["base"]), values["grid"], values["folds"], values["subset"])
+
+
+def _check_buildable(config: TrainConfig, combination: dict[str, Any]) -> None:
+    from cnnlab.models.registry import create_model
+
+    try:
+        create_model(config.model, **config.model_options)
+    except ConfigError as err:
+        raise ConfigError(f"grid combination {label(combination)}: {err}") from None
 
 
 def label(combination: dict[str, Any]) -> str:
