@@ -104,6 +104,10 @@ def test_repeat_cli_and_compare_of_two_groups(cli, tmp_path):
     assert "Welch's t-test" in out and "p = " in out
     code, _, err = cli("repeat", *TINY, "--seeds", "1", "--out", str(tmp_path / "one"))
     assert code != 0 and "at least 2 seeds" in err and "Traceback" not in err
+    code, _, err = cli("repeat", "--model", "digitcnn", "--option", "kernel_size=40", "--seeds", "2", "--out",
+                       str(tmp_path / "unbuildable"))
+    assert code == 2 and "cannot be built with kernel_size=40" in err
+    assert not (tmp_path / "unbuildable").exists()  # refused before the group directory is made
 
 
 def test_paired_test_of_a_constant_difference_warns_nothing():

@@ -165,6 +165,12 @@ def float32_copy(config: TrainConfig, model):
     return copy
 
 
+def check_network(config: TrainConfig) -> None:
+    """Build the config's network once and drop it: a ConfigError (e.g. a kernel larger than the image) comes
+    now, before a caller writes anything, rather than when training starts."""
+    create_model(config.model, **_model_options(config))
+
+
 def _model_options(config: TrainConfig) -> dict[str, Any]:
     options = dict(config.model_options)
     if config.dropout is not None:

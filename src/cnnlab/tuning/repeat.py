@@ -67,10 +67,11 @@ def run_repeat(
         >>> group["test_accuracy"]["mean"], group["test_accuracy"]["ci95"]  # doctest: +SKIP
     """
     from cnnlab.data.sources import load_dataset
-    from cnnlab.training.fit import train
+    from cnnlab.training.fit import check_network, train
     from cnnlab.training.run import Run
 
     seeds = _check_seeds(seeds, config)
+    check_network(config)  # before the group directory is made
     path = _prepare(Path(out_dir), config, seeds, resume, overwrite)
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
     entries = []

@@ -139,10 +139,10 @@ class SearchSpec:
 
 
 def _check_buildable(config: TrainConfig, combination: dict[str, Any]) -> None:
-    from cnnlab.models.registry import create_model
+    from cnnlab.training.fit import check_network
 
     try:
-        create_model(config.model, **config.model_options)
+        check_network(config)
     except ConfigError as err:
         raise ConfigError(f"grid combination {label(combination)}: {err}") from None
 
