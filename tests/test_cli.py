@@ -112,10 +112,19 @@ def test_bad_run_directories(cli, tmp_path):
     assert "internal error" not in err
 
 
-def test_a_refused_training_leaves_no_empty_run_directory(cli, tmp_path):
+def test_a_refused_training_touches_no_run_directory(cli, tmp_path):
     code, out, err = cli("train", *TINY, "--val-split", "600", "--run-dir", str(tmp_path / "r"))
     _assert_one_line_error(code, out, err, "val-split 600 must be at least 0 and less than the 600")
     assert not (tmp_path / "r").exists()  # else 'cnnlab compare runs/*' would meet a folder that is no run
+
+    code, _, err = cli("train", *TINY, "--run-dir", str(tmp_path / "r"))
+    assert code == 0, err
+    before = sorted(p.name for p in (tmp_path / "r").iterdir())
+    for refused, words in ((["--val-split", "600"], "val-split 600"),  # found out only by trying
+                           (["--option", "kernel_size=40"], "cannot be built with")):
+        code, out, err = cli("train", *TINY, *refused, "--run-dir", str(tmp_path / "r"), "--overwrite")
+        _assert_one_line_error(code, out, err, words)
+        assert sorted(p.name for p in (tmp_path / "r").iterdir()) == before  # --overwrite replaced nothing
 
 
 def _copy_mnist(dest):

@@ -73,34 +73,43 @@ def train(
     config.validate()
     placement = distribute.get_placement(config.distribute)  # first: multi-worker needs TF untouched
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    own_dir = distribute.writable_run_dir(run_dir, placement, resume)  # non-chief workers: a private copy
-    made_here = not own_dir.exists()
-    run = prepare_run_dir(own_dir, resume, overwrite)
-    try:
-        if resume and run.config != config:
-            raise RunError(f"--resume with a changed config ({'; '.join(run.config.differences(config))})")
-        session_start = time.time()
-        seed_everything(config.seed)
-        with precision_policy(config.precision) as precision:
-            return _train(config, run, run_dir, own_dir, placement, precision, session_start, resume=resume,
-                          data_dir=data_dir, dataset=dataset, callbacks=callbacks,
-                          validation_data=validation_data)
-    except BaseException:
-        if made_here and own_dir.is_dir() and not any(own_dir.iterdir()):
-            own_dir.rmdir()  # refused before anything was written (e.g. a split larger than the data): no litter
-        raise
-
-
-def _train(config: TrainConfig, run: Run, run_dir: Path, own_dir: Path, placement, precision: str,
-           session_start: float, *, resume: bool, data_dir, dataset: Dataset | None, callbacks: Sequence[Any],
-           validation_data: tuple | None) -> Run:
+    session_start = time.time()
+    # Everything that can refuse the config (the data, its split, the network) comes before the run directory
+    # is touched: a refused command must neither leave an empty directory nor cost an --overwrite'd run.
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
     splits = _split(config, data, validation_data)
+    seed_everything(config.seed)
+    with precision_policy(config.precision) as precision:
+        scaled = distribute.scale_for_replicas(config, placement.replicas)  # global batch and learning rate
+        steps = steps_per_epoch(len(splits.x_train), scaled.batch_size)
+        with placement.scope():
+            model = compile_model(scaled, steps)
+        job = _Job(config, scaled, placement, precision, data, splits, model, steps)
+        own_dir = distribute.writable_run_dir(run_dir, placement, resume)  # non-chief workers: a private copy
+        run = prepare_run_dir(own_dir, resume, overwrite)
+        if resume and run.config != config:
+            raise RunError(f"--resume with a changed config ({'; '.join(run.config.differences(config))})")
+        return _train(job, run, run_dir, own_dir, session_start, resume=resume, callbacks=callbacks)
+
+
+@dataclasses.dataclass
+class _Job:
+    """What a run trains with, all of it built before the run directory is touched."""
+
+    config: TrainConfig
+    scaled: TrainConfig  # the global batch size and learning rate over all replicas
+    placement: Any
+    precision: str
+    data: Dataset
+    splits: _Splits
+    model: Any
+    steps: int  # optimizer steps per epoch
+
+
+def _train(job: _Job, run: Run, run_dir: Path, own_dir: Path, session_start: float, *, resume: bool,
+           callbacks: Sequence[Any]) -> Run:
+    config, placement, model, data, splits = job.config, job.placement, job.model, job.data, job.splits
     normalizer = run.normalizer if resume else Normalizer.fit(config.normalization, splits.x_train)
-    scaled = distribute.scale_for_replicas(config, placement.replicas)  # global batch and learning rate
-    steps = steps_per_epoch(len(splits.x_train), scaled.batch_size)
-    with placement.scope():
-        model = compile_model(scaled, steps)
 
     history, best, first_epoch = [], None, 0
     if resume:
@@ -111,14 +120,14 @@ def _train(config: TrainConfig, run: Run, run_dir: Path, own_dir: Path, placemen
         run.write_json("normalizer.json", normalizer.to_dict())
     manifest = _manifest(run, config, data, model, session_start, resume)
     manifest["distribute"] = placement.describe()
-    manifest["precision"] = precision
+    manifest["precision"] = job.precision
     run.write_json("manifest.json", manifest)
 
     if first_epoch < config.epochs:
         epoch_counter = None if placement.kind == "multiworker" else EpochCounter(first_epoch)  # outside the scope
         with placement.scope():
-            _fit(run, scaled, model, normalizer, splits, steps, first_epoch, history, best, callbacks,
-                 distribute.fit_function(model, scaled, placement), epoch_counter)
+            _fit(run, job.scaled, model, normalizer, splits, job.steps, first_epoch, history, best, callbacks,
+                 distribute.fit_function(model, job.scaled, placement), epoch_counter)
     if not placement.is_chief:
         distribute.discard_worker_dir(own_dir, placement)
         return Run(run_dir)  # the chief's run, on storage shared by the workers
@@ -167,7 +176,7 @@ def float32_copy(config: TrainConfig, model):
 
 def check_network(config: TrainConfig) -> None:
     """Build the config's network once and drop it: a ConfigError (e.g. a kernel larger than the image) comes
-    now, before a caller writes anything, rather than when training starts."""
+    now, before a caller that trains many runs (search, repeat) writes anything."""
     create_model(config.model, **_model_options(config))
 
 
