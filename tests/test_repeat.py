@@ -108,6 +108,11 @@ def test_repeat_cli_and_compare_of_two_groups(cli, tmp_path):
                        str(tmp_path / "unbuildable"))
     assert code == 2 and "cannot be built with kernel_size=40" in err
     assert not (tmp_path / "unbuildable").exists()  # refused before the group directory is made
+    group = (tmp_path / "0" / "group.json").read_text()
+    code, _, err = cli("repeat", *TINY, "--seeds", "2", "--val-split", "400", "--out", str(tmp_path / "0"),
+                       "--overwrite")
+    assert code == 2 and "val-split 400" in err
+    assert (tmp_path / "0" / "group.json").read_text() == group  # a refused --overwrite deletes nothing
 
 
 def test_paired_test_of_a_constant_difference_warns_nothing():

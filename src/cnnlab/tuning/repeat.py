@@ -67,13 +67,15 @@ def run_repeat(
         >>> group["test_accuracy"]["mean"], group["test_accuracy"]["ci95"]  # doctest: +SKIP
     """
     from cnnlab.data.sources import load_dataset
-    from cnnlab.training.fit import check_network, train
+    from cnnlab.training.fit import check_network, train, training_split
     from cnnlab.training.run import Run
 
     seeds = _check_seeds(seeds, config)
-    check_network(config)  # before the group directory is made
-    path = _prepare(Path(out_dir), config, seeds, resume, overwrite)
+    # The network, the data and its split may refuse the config: all before the group directory is made.
+    check_network(config)
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
+    training_split(config, data)
+    path = _prepare(Path(out_dir), config, seeds, resume, overwrite)
     entries = []
     for seed in seeds:
         run_dir = path / f"seed-{seed}"

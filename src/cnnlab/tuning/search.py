@@ -206,8 +206,8 @@ def run_search(
     from cnnlab.fileio import atomic_write_text
 
     spec.validate()
+    data = dataset if dataset is not None else load_dataset(spec.base.dataset, data_dir)  # may refuse: first
     path = _prepare(Path(out_dir), spec, resume, overwrite)
-    data = dataset if dataset is not None else load_dataset(spec.base.dataset, data_dir)
     x, y = data.x_train, data.y_train
     if spec.subset is not None:
         x, y = x[:spec.subset], y[:spec.subset]
