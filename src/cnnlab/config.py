@@ -105,8 +105,6 @@ class TrainConfig:
         _require_type("steps_per_execution", self.steps_per_execution, int)
         for name in ("learning_rate", "warmup_fraction", "weight_decay", "label_smoothing", "augment_rotate"):
             _require_number(name, getattr(self, name))
-        if self.dropout is not None:
-            _require_number("dropout", self.dropout)
         _require(self.epochs >= 1, "epochs", self.epochs, "a whole number >= 1")
         _require(self.batch_size >= 1, "batch_size", self.batch_size, "a whole number >= 1")
         _require(self.learning_rate > 0, "learning_rate", self.learning_rate, "a number > 0")
@@ -117,6 +115,7 @@ class TrainConfig:
         _require(0 <= self.augment_rotate <= 45, "augment_rotate", self.augment_rotate, "0 to 45 degrees")
         _require(isinstance(self.augment_flip, bool), "augment_flip", self.augment_flip, "true or false")
         if self.dropout is not None:
+            _require_number("dropout", self.dropout)
             _require(0 <= self.dropout < 1, "dropout", self.dropout, "a probability in [0, 1)")
         if self.limit is not None:  # before val_split: a --limit run derives its split from the limit
             _require_type("limit", self.limit, int)

@@ -43,7 +43,7 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"limit {args.limit} is out of range: use a number of images >= 1")
     base = TrainConfig.from_recipe(args.recipe or "default", **explicit)
-    spec = SearchSpec(base, parse_grid(args.grid), args.folds, args.limit).validate()
+    spec = SearchSpec(base, parse_grid(args.grid), args.folds, args.limit)  # run_search validates it, once
     out = args.out or f"runs/search-{base.dataset}-{base.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
     def on_start() -> None:
