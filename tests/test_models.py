@@ -94,3 +94,13 @@ def test_fused_batch_norm_matches_the_formula_and_survives_saving(tmp_path):
     loaded = keras.models.load_model(path)
     images = np.random.default_rng(1).normal(size=(3, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-5, atol=1e-5)
+
+
+def test_the_public_api_builds_a_model_without_tensorflow_start_up_lines_on_stderr():
+    # TensorFlow's C++ start-up lines ("oneDNN custom operations are on ...") ignore TF_CPP_MIN_LOG_LEVEL
+    import subprocess
+    import sys
+
+    code = "import cnnlab; cnnlab.create_model('digitcnn'); import sys; print('built', file=sys.stderr)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr.splitlines() == ["built"], result.stderr

@@ -50,10 +50,19 @@ _API = {
 
 __all__ = sorted(_API)
 
+# Modules that never import TensorFlow; every other one does, at once or on first use.
+_WITHOUT_TENSORFLOW = {"cnnlab.errors", "cnnlab.config", "cnnlab.data.idx", "cnnlab.data.sources", "cnnlab.data.prep",
+                       "cnnlab.images.preprocess", "cnnlab.tuning.stats"}
+
 
 def __getattr__(name: str):
     if name not in _API:
         raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+    if _API[name] not in _WITHOUT_TENSORFLOW:
+        # TensorFlow's C++ start-up lines bypass its log level; import it with them hidden, as the CLI does.
+        from cnnlab.runtime import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     value = getattr(importlib.import_module(_API[name]), name)
     globals()[name] = value
     return value
