@@ -1,4 +1,4 @@
-# Quick start:  make demo  (set up and train the default model)   make test  (set up and run the tests)
+# Quick start:  make demo  (set up, train the default model, write its report)   make test  (set up and run the tests)
 # make bench: every performance figure, into bench-results/ and docs/PERFORMANCE.md (about 65 minutes on 2 cores)
 PYTHON ?= python3
 VENV   := .venv
@@ -17,6 +17,9 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/cnnlab train --run-dir runs/demo --overwrite
+	$(BIN)/cnnlab report runs/demo
+	@echo "next: open runs/demo/report/report.html; draw digits with '$(BIN)/cnnlab serve runs/demo';" \
+	      "try your own photos with '$(BIN)/cnnlab predict runs/demo PHOTO...'"
 
 test: lint
 	$(BIN)/python -m pytest -q
