@@ -138,6 +138,18 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
     return -(-num_images // batch_size)  # ceil: the last, smaller batch is kept
 
 
+def as_written(function):
+    """``function`` for TensorFlow to trace as it is written, without AutoGraph's rewrite of its source.
+
+    AutoGraph parses and converts each Python function tf.data or ``tf.function`` traces (0.01–0.25 s each,
+    about half a second of every run's start-up) so that ``if`` and ``for`` on tensors become graph control flow.
+    The pipeline's functions have none: their ``if``s test Python settings, so the traced graph is the same.
+    """
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(function)
+
+
 def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, batch_size: int, seed: int,
                        first_epoch: int, last_epoch: int, augment_shift: int = 0, augment_rotate: float = 0.0,
                        augment_flip: bool = False, epoch_variable=None):
@@ -159,11 +171,13 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, bat
     labels = tf.constant(np.asarray(y, dtype=np.int32))
     n = len(x)
 
+    @as_written
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([seed, epoch]))
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate().map(
-            lambda step, idx: (epoch, step, idx))
+            as_written(lambda step, idx: (epoch, step, idx)))
 
+    @as_written
     def gather(epoch, step, idx):
         batch = tf.cast(tf.gather(images, idx), tf.float32)
         batch_seed = tf.stack([seed * 1_000_003 + epoch, step])
@@ -178,7 +192,7 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, normalizer: Normalizer, bat
     if epoch_variable is None:
         epochs = tf.data.Dataset.range(first_epoch, last_epoch)
     else:  # read when an iterator starts, i.e. at the beginning of each epoch
-        epochs = tf.data.Dataset.range(1).map(lambda _: tf.cast(epoch_variable.read_value(), tf.int64))
+        epochs = tf.data.Dataset.range(1).map(as_written(lambda _: tf.cast(epoch_variable.read_value(), tf.int64)))
     # One map, not a parallel one: with op determinism on (training always turns it on) tf.data runs a pipeline
     # that reads a variable, as the epoch's does, synchronously — it would turn a parallel map into this one
     # (logging a spurious C++ error as it did) and set the prefetch below to zero. Measured on 2 cores: epochs
@@ -258,8 +272,8 @@ def make_eval_dataset(x: np.ndarray, y: np.ndarray | None, normalizer: Normalize
     images = np.asarray(x, dtype=np.uint8).reshape((-1, *IMAGE_SHAPE))
     if y is None:
         dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
-        dataset = dataset.map(lambda b: normalizer.tf_apply(tf.cast(b, tf.float32)))
+        dataset = dataset.map(as_written(lambda b: normalizer.tf_apply(tf.cast(b, tf.float32))))
     else:
         dataset = tf.data.Dataset.from_tensor_slices((images, np.asarray(y, dtype=np.int32))).batch(batch_size)
-        dataset = dataset.map(lambda b, labels: (normalizer.tf_apply(tf.cast(b, tf.float32)), labels))
+        dataset = dataset.map(as_written(lambda b, labels: (normalizer.tf_apply(tf.cast(b, tf.float32)), labels)))
     return dataset.prefetch(PREFETCH_BATCHES).with_options(fixed_pipeline_options())

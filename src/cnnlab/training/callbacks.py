@@ -84,7 +84,7 @@ def write_graph_summary(model, logdir: Path) -> None:
     conceptual one)."""
     import tensorflow as tf
 
-    forward = tf.function(lambda images: model(images, training=False))
+    forward = tf.function(lambda images: model(images, training=False), autograph=False)
     concrete = forward.get_concrete_function(tf.TensorSpec((None, *model.input_shape[1:]), tf.float32))
     writer = tf.summary.create_file_writer(str(logdir))
     with writer.as_default():

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from cnnlab.config import TrainConfig
-from cnnlab.data.prep import Normalizer, make_eval_dataset, make_train_dataset, split_validation, steps_per_epoch
+from cnnlab.data.prep import (Normalizer, as_written, make_eval_dataset, make_train_dataset, split_validation,
+                              steps_per_epoch)
 from cnnlab.data.sources import Dataset, load_dataset
 from cnnlab.errors import RunError
 from cnnlab.models.registry import create_model
@@ -281,12 +282,12 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
                                     config.augment_flip, epoch_counter.variable if epoch_counter else None)
     one_hot = _one_hot_labels(config)
     if one_hot:
-        train_data = train_data.map(lambda x, y: (x, _one_hot(y)))
+        train_data = train_data.map(_with_one_hot_labels)
     val_data = None
     if len(splits.x_val):
         val_data = make_eval_dataset(splits.x_val, splits.y_val, normalizer, batch_size=1000)
         if one_hot:
-            val_data = val_data.map(lambda x, y: (x, _one_hot(y)))
+            val_data = val_data.map(_with_one_hot_labels)
     if first_epoch == 0:
         write_graph_summary(model, run.path / "logs" / "train")
     recorder = RunRecorder(run, len(splits.x_train), history, best)
@@ -300,10 +301,11 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
         raise RunError(f"training diverged (loss is {recorder.rows[-1]['loss']}); lower --learning-rate")
 
 
-def _one_hot(labels):
+@as_written
+def _with_one_hot_labels(images, labels):
     import tensorflow as tf
 
-    return tf.one_hot(labels, 10)
+    return images, tf.one_hot(labels, 10)
 
 
 def _restore(run: Run, model) -> tuple[list[dict], dict | None, int]:
