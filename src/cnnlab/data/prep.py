@@ -141,9 +141,10 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
 def as_written(function):
     """``function`` for TensorFlow to trace as it is written, without AutoGraph's rewrite of its source.
 
-    AutoGraph parses and converts each Python function tf.data or ``tf.function`` traces (0.01–0.25 s each,
-    about half a second of every run's start-up) so that ``if`` and ``for`` on tensors become graph control flow.
-    The pipeline's functions have none: their ``if``s test Python settings, so the traced graph is the same.
+    AutoGraph parses and rewrites each Python function that tf.data or ``tf.function`` traces, so that ``if`` and
+    ``for`` on tensors become graph control flow. The pipeline's functions have none (their ``if``s test Python
+    settings), so the graph is the same without it, and building the training pipeline takes 0.12–0.28 s
+    instead of 0.32–0.45 s (three alternating runs each, 2-core CPU).
     """
     import tensorflow as tf
 
