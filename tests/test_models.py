@@ -104,3 +104,14 @@ def test_the_public_api_builds_a_model_without_tensorflow_start_up_lines_on_stde
     code = "import cnnlab; cnnlab.create_model('digitcnn'); import sys; print('built', file=sys.stderr)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr.splitlines() == ["built"], result.stderr
+
+
+def test_reading_a_run_needs_no_tensorflow_and_loading_its_model_prints_no_start_up_lines(tiny_run):
+    import subprocess
+    import sys
+
+    code = ("import sys, cnnlab; run = cnnlab.Run.load(sys.argv[1]); run.history; cnnlab.compare_runs; "
+            "print('tensorflow' in sys.modules, file=sys.stderr); run.load_model(); print('loaded', file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code, str(tiny_run.path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and result.stderr.splitlines() == ["False", "loaded"], result.stderr

@@ -50,9 +50,10 @@ _API = {
 
 __all__ = sorted(_API)
 
-# Modules that never import TensorFlow; every other one does, at once or on first use.
+# Modules whose public names work without TensorFlow (Run imports it quietly in load_model); every other one
+# imports it, at once or on first use.
 _WITHOUT_TENSORFLOW = {"cnnlab.errors", "cnnlab.config", "cnnlab.data.idx", "cnnlab.data.sources", "cnnlab.data.prep",
-                       "cnnlab.images.preprocess", "cnnlab.tuning.stats"}
+                       "cnnlab.images.preprocess", "cnnlab.tuning.stats", "cnnlab.training.run", "cnnlab.viz.compare"}
 
 
 def __getattr__(name: str):

@@ -100,6 +100,9 @@ class Run:
 
     def load_model(self, which: str = "final"):
         """The trained Keras model: ``final`` (model.keras), ``best`` or ``latest`` checkpoint."""
+        from cnnlab.runtime import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # reading a run needs no TensorFlow; loading its model is the first use
         import keras
 
         path = {"final": self.model_path, "best": self.path / "checkpoints" / "best.keras"}.get(which)
