@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import platform
+import re
 
 import pytest
 
@@ -65,7 +67,7 @@ def test_cli_writes_one_json_per_part_and_prints_them(cli_bench):
         record = json.loads((cli_bench["out"] / f"{part}.json").read_text())
         assert record["part"] == part and record["quick"] is True
         assert record["wall_seconds"] > 0
-        assert {"cpu", "cpu_count", "memory_gib", "cpu_flags", "versions", "date"} <= set(record["machine"])
+        assert {"cpu", "cpu_id", "cpu_count", "memory_gib", "cpu_flags", "versions", "date"} <= set(record["machine"])
         assert record == printed["parts"][part]
     tutorial = printed["parts"]["tutorial"]["result"]
     assert set(tutorial["median"]) == {"tf1_graph", "keras_fit_numpy", "cnnlab"}
@@ -116,6 +118,36 @@ def test_other_settings_measure_a_part_again(cli_bench, tmp_path, monkeypatch):
                         lambda settings, context: calls.append(settings) or {"stub": True})
     outcome = runner.run_bench(bench_settings(quick=True), out, ["tutorial"])
     assert len(calls) == 1 and outcome.records["tutorial"]["result"] == {"stub": True}
+
+
+@pytest.mark.parametrize("machine_change", [{"cpu_id": "AuthenticAMD family 25 model 17 stepping 1"},
+                                            {"cpu_id": None}, {"cpu_count": 64}])
+def test_a_part_measured_on_another_machine_is_measured_again(cli_bench, tmp_path, monkeypatch, machine_change):
+    """Same settings, but another CPU generation (same model name), an unrecorded one, or other cores."""
+    import cnnlab.bench.runner as runner
+
+    out = tmp_path / "copy"
+    out.mkdir()
+    record = json.loads((cli_bench["out"] / "tutorial.json").read_text())
+    record["machine"].update(machine_change)
+    (out / "tutorial.json").write_text(json.dumps(record))
+    calls, lines = [], []
+    monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial",
+                        lambda settings, context: calls.append(settings) or {"stub": True})
+    outcome = runner.run_bench(bench_settings(quick=True), out, ["tutorial"], progress=lines.append)
+    assert len(calls) == 1 and outcome.records["tutorial"]["result"] == {"stub": True}
+    assert any("was measured on another machine" in line for line in lines)
+
+
+def test_document_says_when_parts_come_from_different_cpus_of_one_name(cli_bench):
+    from cnnlab.bench.document import render_document
+    from cnnlab.bench.results import read_parts
+
+    records = read_parts(cli_bench["out"])
+    assert "Not all parts were measured on this machine" not in render_document(records, "cnnlab bench")
+    records["tutorial"]["machine"]["cpu_id"] = "AuthenticAMD family 25 model 17 stepping 1"
+    text = render_document(records, "cnnlab bench")
+    assert "Not all parts were measured on this machine" in text
 
 
 def test_library_parts_have_their_fields(library_bench):
@@ -185,6 +217,34 @@ def test_best_reuses_finished_runs(library_bench):
     seed = result["datasets"]["mnist"]["seeds"][0]
     assert seed["reused"] and seed["max_rss_bytes"] is None
     assert seed["test_accuracy"] == library_bench["records"]["best"]["result"]["datasets"]["mnist"]["mean"]
+
+
+def test_best_trains_again_a_run_from_another_machine(library_bench, tmp_path):
+    """A finished run whose manifest names another CPU generation is not reused: its seconds are not this machine's."""
+    import shutil
+
+    from cnnlab.bench.best import run_best
+    from cnnlab.bench.context import BenchContext
+
+    settings = dataclasses.replace(bench_settings(quick=True).best, datasets=("mnist",), limit=256)
+    runs = tmp_path / "best-runs"
+    shutil.copytree(library_bench["out"] / "best-runs", runs)
+    manifest_path = runs / "mnist-seed0-quick" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["machine"]["cpu_id"] = "AuthenticAMD family 25 model 17 stepping 1"
+    manifest_path.write_text(json.dumps(manifest))
+    context = BenchContext(out=tmp_path, scratch=tmp_path, progress=lambda line: None)
+    seed = run_best(settings, context)["datasets"]["mnist"]["seeds"][0]
+    assert not seed["reused"] and seed["max_rss_bytes"] > 0
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 /proc/cpuinfo fields")
+def test_machine_is_identified_by_cpu_generation_not_only_its_name():
+    from cnnlab.bench.machine import describe_machine
+    from cnnlab.runtime import cpu_identity, machine_info
+
+    assert re.fullmatch(r"\S+ family \d+ model \d+ stepping \d+", cpu_identity())
+    assert machine_info()["cpu_id"] == describe_machine()["cpu_id"] == cpu_identity()
 
 
 def test_bad_part_name_is_one_line_and_exit_2(cli, tmp_path):

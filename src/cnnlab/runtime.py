@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import sys
@@ -97,6 +98,7 @@ def machine_info() -> dict[str, object]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": _cpu_model(),
+        "cpu_id": cpu_identity(),
         "cpu_bfloat16": cpu_has_native_bfloat16(),
         "cpu_count": os.cpu_count(),
         "memory_gib": _memory_gib(),
@@ -106,25 +108,40 @@ def machine_info() -> dict[str, object]:
 
 def cpu_flags() -> set[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set(_cpuinfo().get("flags", "").split())
+
+
+def cpu_identity() -> str:
+    """Vendor, family, model and stepping, e.g. ``AuthenticAMD family 26 model 2 stepping 1``.
+
+    The model name alone does not tell CPU generations apart (a virtual machine may call both Zen 4 and Zen 5
+    just "AMD EPYC", and the second trained DigitCNN 2.2x faster here); these numbers do.
+    """
+    info = _cpuinfo()
+    if "cpu family" not in info:
+        return platform.processor() or platform.machine() or "unknown"
+    return (f"{info.get('vendor_id', 'unknown')} family {info['cpu family']} model {info.get('model', '?')} "
+            f"stepping {info.get('stepping', '?')}")
 
 
 def _cpu_model() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's ``key: value`` lines of /proc/cpuinfo (empty where there is none), read once."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor's block ends here; the others repeat it
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return fields
 
 
 def _memory_gib() -> float | None:

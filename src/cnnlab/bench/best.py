@@ -3,7 +3,7 @@ child process. The accuracy is ``metrics.json``'s — the final model on the tes
 and the time is ``manifest.json``'s ``train_seconds``.
 
 Runs are kept in ``OUT/best-runs/<dataset>-seed<S>`` (``-quick`` for ``--quick``): a bench interrupted in this
-long part reuses the runs that finished (unless ``--rerun``) and trains the others again.
+long part reuses the runs that finished on this kind of machine (unless ``--rerun``) and trains the others again.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from cnnlab.bench.children import run_cnnlab
 from cnnlab.bench.context import BenchContext, recipe_or_default
+from cnnlab.bench.machine import machine_key
 from cnnlab.bench.settings import BestSettings
 
 GOALS = {"mnist": 0.9965, "fashion-mnist": 0.935}  # mean final test accuracy over the seeds
@@ -68,13 +69,16 @@ def _keep_out_of_git(folder: Path) -> None:
 
 
 def _finished(run_dir: Path, recipe: str, dataset: str, seed: int) -> bool:
-    """A complete run (metrics written) of the same recipe, dataset and seed."""
+    """A complete run (metrics written) of the same recipe, dataset and seed, trained on this kind of machine
+    (its seconds are reported)."""
     from cnnlab.errors import CnnlabError
+    from cnnlab.runtime import machine_info
     from cnnlab.training.run import Run
 
     try:
         run = Run.load(run_dir)
         config = run.config
-        return bool(run.metrics) and (config.recipe, config.dataset, config.seed) == (recipe, dataset, seed)
+        same_run = bool(run.metrics) and (config.recipe, config.dataset, config.seed) == (recipe, dataset, seed)
+        return same_run and machine_key(run.manifest.get("machine") or {}) == machine_key(machine_info())
     except CnnlabError:
         return False

@@ -11,13 +11,15 @@ SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_in
 
 
 def describe_machine() -> dict[str, Any]:
-    """CPU model, cores, memory, bf16/AMX flags, load average, library versions and the time, for one record."""
+    """CPU model and identity, cores, memory, bf16/AMX flags, load average, library versions and the time, for one
+    record."""
     from cnnlab.runtime import cpu_flags, library_versions, machine_info
 
     info = machine_info()
-    present = cpu_flags()  # read /proc/cpuinfo once
+    present = cpu_flags()
     return {
         "cpu": info["cpu"],
+        "cpu_id": info["cpu_id"],
         "cpu_count": info["cpu_count"],
         "memory_gib": info["memory_gib"],
         "platform": info["platform"],
@@ -26,6 +28,14 @@ def describe_machine() -> dict[str, Any]:
         "versions": {**library_versions(), **_runtime_versions()},
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def machine_key(machine: dict[str, Any]) -> tuple:
+    """What makes two records' machines the same kind: CPU name, identity (its generation) and core count.
+
+    A record written before the identity was recorded has ``None`` there and so matches no machine measured now.
+    """
+    return machine.get("cpu"), machine.get("cpu_id"), machine.get("cpu_count")
 
 
 def _runtime_versions() -> dict[str, str]:

@@ -13,7 +13,7 @@ from cnnlab.bench.anatomy import run_anatomy
 from cnnlab.bench.best import run_best
 from cnnlab.bench.context import BenchContext, Progress
 from cnnlab.bench.latency import run_latency
-from cnnlab.bench.machine import describe_machine
+from cnnlab.bench.machine import describe_machine, machine_key
 from cnnlab.bench.model_speed import run_models
 from cnnlab.bench.results import prepare_out, read_part, read_parts, write_part
 from cnnlab.bench.scaling import run_scaling
@@ -47,7 +47,8 @@ class BenchOutcome:
 
 def run_bench(settings: BenchSettings, out: str | Path, parts: list[str], rerun: bool = False,
               progress: Progress = lambda line: None, keep_going: bool = True) -> BenchOutcome:
-    """Measure ``parts`` (skipping those already in ``out`` with the same settings, unless ``rerun``).
+    """Measure ``parts``, skipping those already in ``out`` with the same settings on the same kind of machine
+    (unless ``rerun``): a part measured on another CPU is measured again, so one document describes one machine.
 
     A part that fails is reported in ``failures`` and the bench goes on with the next one (``keep_going``): an
     unattended 90-minute bench should not lose its last hour to an error in one part.
@@ -56,12 +57,17 @@ def run_bench(settings: BenchSettings, out: str | Path, parts: list[str], rerun:
     failures: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as scratch:
         context = BenchContext(out=out, scratch=Path(scratch), progress=progress, rerun=rerun)
+        here = machine_key(describe_machine())
         for number, part in enumerate(parts, start=1):
             wanted = _as_json(settings.part_dict(part))
             existing = read_part(out, part)
             if existing and not rerun and existing.get("settings") == wanted:
-                context.say(part, f"already measured in {out / (part + '.json')}; skipped (--rerun measures it again)")
-                continue
+                if machine_key(existing.get("machine") or {}) == here:
+                    context.say(part, f"already measured in {out / (part + '.json')}; skipped "
+                                      "(--rerun measures it again)")
+                    continue
+                context.say(part, f"{out / (part + '.json')} was measured on another machine "
+                                  f"({_machine_name(existing.get('machine') or {})}); measuring it again here")
             context.say(part, f"part {number} of {len(parts)} starting")
             try:
                 record = _measure(part, settings, context, wanted)
@@ -82,6 +88,10 @@ def _measure(part: str, settings: BenchSettings, context: BenchContext, wanted: 
     result = _PART_FUNCTIONS[part](settings.part(part), context)
     return {"part": part, "quick": settings.quick, "settings": wanted, "machine": machine,
             "wall_seconds": round(time.perf_counter() - start, 2), "result": result}
+
+
+def _machine_name(machine: dict[str, Any]) -> str:
+    return f"{machine.get('cpu', 'unknown CPU')}, {machine.get('cpu_id') or 'generation not recorded'}"
 
 
 def _as_json(values: dict) -> dict:
