@@ -1,5 +1,5 @@
 # Quick start:  make demo  (set up, train the default model, write its report)   make test  (set up and run the tests)
-# make bench: every performance figure, into bench-results/ and docs/PERFORMANCE.md (about 65 minutes on 2 cores)
+# make bench: every performance figure, into bench-results/ and docs/PERFORMANCE.md (35-65 minutes on 2 cores)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

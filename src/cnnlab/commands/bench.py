@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench", help="measure speed, accuracy, latency and memory; write docs/PERFORMANCE.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the benchmark's parts in order (about 65 min on 2 cores, 50 of them best):\n"
+        description="Run the benchmark's parts in order (35-65 min on 2 cores, most of it best):\n"
                     "  tutorial          DigitCNN, tutorial recipe: cnnlab vs a TF1 graph and Keras fit on numpy\n"
                     "  anatomy           where a DigitCNN training step's time goes, float32 vs bfloat16 (1 min)\n"
                     "  time_to_accuracy  seconds to 99.0 % / 99.4 % MNIST test accuracy: fast recipe vs TF1\n"
