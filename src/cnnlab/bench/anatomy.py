@@ -32,34 +32,75 @@ class Kernel:
 
 
 def run_anatomy(settings: AnatomySettings, context: BenchContext) -> dict[str, Any]:
-    """Kernel, step and peak timings for float32 and (when it differs) ``auto``'s precision."""
+    """Kernel, step and peak timings for float32 and (when it differs) ``auto``'s precision.
+
+    Every timed loop is compiled first; then the precisions take turns, one timed loop of each item a round, and
+    each item keeps its fastest round. A disturbance from outside (another tenant of the host) that lasts a few
+    seconds then slows a round of both columns, not one column alone, and a later round replaces it.
+    """
     from cnnlab.runtime import resolve_precision
 
     precisions = list(dict.fromkeys(["float32", resolve_precision("auto")]))
-    columns = {}
+    loops = {}
     for precision in precisions:
-        context.say("anatomy", f"{precision}: {settings.model} kernels, a whole step, the matmul peak")
-        columns[precision] = _measure(settings, precision)
+        context.say("anatomy", f"{precision}: compiling {settings.model}'s kernels, a whole step, the matmul peak")
+        loops[precision] = _loops(settings, precision)
+    best = {precision: dict.fromkeys(loops[precision], float("inf")) for precision in precisions}
+    for round_ in range(settings.repeats):
+        context.say("anatomy", f"round {round_ + 1}/{settings.repeats}: {' and '.join(precisions)} in turn")
+        for precision in precisions:
+            for name, loop in loops[precision].items():
+                best[precision][name] = min(best[precision][name], loop.time_ms())
+    columns = {precision: _column(settings, loops[precision], best[precision]) for precision in precisions}
     return {"model": settings.model, "batch_size": settings.batch_size, "precisions": precisions,
             "repeats": settings.repeats, "columns": columns}
 
 
-def _measure(settings: AnatomySettings, precision: str) -> dict[str, Any]:
+@dataclass
+class _Loop:
+    """A compiled loop of ``calls`` calls of one computation, traced and run once already."""
+
+    run: Callable[[], Any]
+    calls: int
+    macs: int | None = None  # for a matrix kernel: multiply-accumulates of one call
+
+    def time_ms(self) -> float:
+        """Milliseconds per call in one timed run of the loop."""
+        start = time.perf_counter()
+        self.run().numpy()
+        return 1000 * (time.perf_counter() - start) / self.calls
+
+
+STEP, PEAK = "whole step", "matmul peak"
+OPTIMIZERS = ("keras_adam", "fused_adam")
+
+
+def _loops(settings: AnatomySettings, precision: str) -> dict[str, _Loop]:
+    """Every timed loop of one precision: the matrix kernels, the whole step, the two Adam updates, the peak."""
     import tensorflow as tf
 
     dtype = tf.bfloat16 if precision == "mixed_bfloat16" else tf.float32
-    kernels = []
-    for kernel in model_kernels(settings.model, settings.batch_size):
-        ms = _best_ms(kernel.build(dtype), settings.calls, settings.repeats)
-        kernels.append({"name": kernel.name, "macs": kernel.macs, "ms": round(ms, 4),
-                        "gflops": round(2 * kernel.macs / ms / 1e6, 1)})
-    step_ms = round(_step_ms(settings, precision), 3)
+    loops = {kernel.name: _compiled(kernel.build(dtype), settings.calls, kernel.macs)
+             for kernel in model_kernels(settings.model, settings.batch_size)}
+    loops[STEP] = _compiled(_step(settings, precision), settings.steps)
+    for name, update in _optimizer_updates(settings, precision).items():
+        loops[name] = _compiled(update, settings.calls)
+    loops[PEAK] = _compiled(_peak_product(dtype), 10, PEAK_SIZE ** 3)
+    return loops
+
+
+def _column(settings: AnatomySettings, loops: dict[str, _Loop], best_ms: dict[str, float]) -> dict[str, Any]:
+    """One precision's figures from its fastest rounds."""
+    kernels = [{"name": name, "macs": loop.macs, "ms": round(best_ms[name], 4),
+                "gflops": round(2 * loop.macs / best_ms[name] / 1e6, 1)}
+               for name, loop in loops.items() if name not in (STEP, PEAK, *OPTIMIZERS)]
+    step_ms = round(best_ms[STEP], 3)
     kernels_ms = round(sum(k["ms"] for k in kernels), 3)  # rounded first, so rest = step - kernels as printed
     return {"kernels": kernels, "kernels_ms": kernels_ms, "step_ms": step_ms,
-            "optimizer_ms": {name: round(ms, 4) for name, ms in _optimizer_ms(settings, precision).items()},
+            "optimizer_ms": {name: round(best_ms[name], 4) for name in OPTIMIZERS},
             "rest_ms": round(step_ms - kernels_ms, 3),
             "images_per_second": round(1000 * settings.batch_size / step_ms, 1),
-            "peak_gflops": round(_peak_gflops(dtype, settings.repeats), 1)}
+            "peak_gflops": round(2 * loops[PEAK].macs / best_ms[PEAK] / 1e6, 1)}
 
 
 def model_kernels(model_name: str, batch: int) -> list[Kernel]:
@@ -143,8 +184,8 @@ def _random(shape, dtype):
     return tf.cast(tf.random.stateless_normal(shape, seed=[0, len(shape)]), dtype)
 
 
-def _best_ms(compute: Callable[[], Any], calls: int, repeats: int) -> float:
-    """Milliseconds per call of ``compute``, the fastest of ``repeats`` compiled loops of ``calls`` calls.
+def _compiled(compute: Callable[[], Any], calls: int, macs: int | None = None) -> _Loop:
+    """``compute`` called ``calls`` times in one ``tf.function``, traced and warmed up.
 
     Each call feeds one element of its result into a running sum, so no call can be optimized away or merged
     with another (identical calls outside a loop would be).
@@ -159,15 +200,10 @@ def _best_ms(compute: Callable[[], Any], calls: int, repeats: int) -> float:
         return total
 
     loop().numpy()  # trace and warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        loop().numpy()
-        best = min(best, time.perf_counter() - start)
-    return 1000 * best / calls
+    return _Loop(loop, calls, macs)
 
 
-def _step_ms(settings: AnatomySettings, precision: str) -> float:
+def _step(settings: AnatomySettings, precision: str) -> Callable[[], Any]:
     """One training step of the model under the tutorial's recipe (Adam 1e-4, its dropout), on one batch."""
     import keras
     import tensorflow as tf
@@ -191,10 +227,10 @@ def _step_ms(settings: AnatomySettings, precision: str) -> float:
         optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         return loss
 
-    return _best_ms(step, settings.steps, settings.repeats)
+    return step
 
 
-def _optimizer_ms(settings: AnatomySettings, precision: str) -> dict[str, float]:
+def _optimizer_updates(settings: AnatomySettings, precision: str) -> dict[str, Callable[[], Any]]:
     """One Adam update of all the model's weights alone, with Keras's Adam and with cnnlab's fused one."""
     import keras
     import tensorflow as tf
@@ -206,17 +242,15 @@ def _optimizer_ms(settings: AnatomySettings, precision: str) -> dict[str, float]
     with precision_policy(precision):
         weights = create_model(settings.model).trainable_variables
     gradients = [_random(tuple(w.shape), tf.float32) for w in weights]
-    timings = {}
-    for name, optimizer in (("keras_adam", keras.optimizers.Adam(1e-4)), ("fused_adam", FusedAdam(1e-4))):
+    updates = {}
+    for name, optimizer in zip(OPTIMIZERS, (keras.optimizers.Adam(1e-4), FusedAdam(1e-4))):
         optimizer.build(weights)
-        timings[name] = _best_ms(lambda o=optimizer: [o.apply(gradients, weights), weights[0].value][-1],
-                                 settings.calls, settings.repeats)
-    return timings
+        updates[name] = lambda o=optimizer: [o.apply(gradients, weights), weights[0].value][-1]
+    return updates
 
 
-def _peak_gflops(dtype, repeats: int) -> float:
+def _peak_product(dtype) -> Callable[[], Any]:
     import tensorflow as tf
 
     a = _random((PEAK_SIZE, PEAK_SIZE), dtype)
-    ms = _best_ms(lambda: tf.matmul(a, a), 10, repeats)
-    return 2 * PEAK_SIZE ** 3 / ms / 1e6
+    return lambda: tf.matmul(a, a)

@@ -210,8 +210,9 @@ def _anatomy(result: dict) -> list[str]:
     speeds = ", ".join(f"{p} {c['images_per_second']:,.0f} images/s" for p, c in zip(result["precisions"], columns))
     lines = [f"{result['model']} at batch {result['batch_size']}: each matrix kernel timed alone at the step's shapes, "
              "and a whole training step (forward, backward, cnnlab's fused Adam) on one batch in memory, in a "
-             f"compiled loop — no data pipeline, no `fit`; the fastest of {result['repeats']} loops. The rest is the "
-             "step minus its kernels.", "",
+             f"compiled loop — no data pipeline, no `fit`; the fastest of {result['repeats']} rounds, in which the "
+             "precisions take turns (a passing disturbance cannot slow one column alone). The rest is the step minus "
+             "its kernels.", "",
              *_table(header, rows), "",
              f"Peak of a {PEAK_SIZE}² matrix product: {peaks}. Steps alone: {speeds}."]
     if len(columns) == 2:
