@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any, Callable, Sequence
 
 from cnnlab.bench.anatomy import PEAK_SIZE
-from cnnlab.bench.machine import machine_key
+from cnnlab.bench.machine import machine_key, machine_name
 from cnnlab.bench.settings import PARTS
 
 TITLES = {
@@ -64,8 +64,8 @@ def _machine_section(records: dict[str, dict[str, Any]]) -> list[str]:
     amx = "yes" if flags & {"amx_bf16", "amx_tile"} else "no"
     versions = ", ".join(f"{name} {version}" for name, version in first["versions"].items())
     lines = ["## Machine", "",
-             f"{first['cpu']} ({first.get('cpu_id') or 'CPU generation not recorded'}), {first['cpu_count']} cores, "
-             f"{first['memory_gib']} GiB memory, {first['platform']}; "
+             f"{machine_name(first)}, {first['cpu_count']} cores, {first['memory_gib']} GiB memory, "
+             f"{first['platform']}; "
              f"AVX-512 BF16: {bf16}; AMX: {amx}.", "", f"Versions: {versions}.", ""]
     if len({machine_key(machine) for machine in machines}) > 1:
         lines += ["**Not all parts were measured on this machine**; see each part's line.", ""]

@@ -38,6 +38,11 @@ def machine_key(machine: dict[str, Any]) -> tuple:
     return machine.get("cpu"), machine.get("cpu_id"), machine.get("cpu_count")
 
 
+def machine_name(machine: dict[str, Any]) -> str:
+    """``AMD EPYC (AuthenticAMD family 26 model 2 stepping 1)``: the CPU's name and, where recorded, its identity."""
+    return f"{machine.get('cpu') or 'unknown CPU'} ({machine.get('cpu_id') or 'CPU generation not recorded'})"
+
+
 def _runtime_versions() -> dict[str, str]:
     """Versions of the exported-model runtimes the latency part uses."""
     from importlib import metadata

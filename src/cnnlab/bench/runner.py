@@ -13,7 +13,7 @@ from cnnlab.bench.anatomy import run_anatomy
 from cnnlab.bench.best import run_best
 from cnnlab.bench.context import BenchContext, Progress
 from cnnlab.bench.latency import run_latency
-from cnnlab.bench.machine import describe_machine, machine_key
+from cnnlab.bench.machine import describe_machine, machine_key, machine_name
 from cnnlab.bench.model_speed import run_models
 from cnnlab.bench.results import prepare_out, read_part, read_parts, write_part
 from cnnlab.bench.scaling import run_scaling
@@ -62,12 +62,13 @@ def run_bench(settings: BenchSettings, out: str | Path, parts: list[str], rerun:
             wanted = _as_json(settings.part_dict(part))
             existing = read_part(out, part)
             if existing and not rerun and existing.get("settings") == wanted:
-                if machine_key(existing.get("machine") or {}) == here:
+                measured_on = existing.get("machine") or {}
+                if machine_key(measured_on) == here:
                     context.say(part, f"already measured in {out / (part + '.json')}; skipped "
                                       "(--rerun measures it again)")
                     continue
                 context.say(part, f"{out / (part + '.json')} was measured on another machine "
-                                  f"({_machine_name(existing.get('machine') or {})}); measuring it again here")
+                                  f"({machine_name(measured_on)}); measuring it again here")
             context.say(part, f"part {number} of {len(parts)} starting")
             try:
                 record = _measure(part, settings, context, wanted)
@@ -88,10 +89,6 @@ def _measure(part: str, settings: BenchSettings, context: BenchContext, wanted: 
     result = _PART_FUNCTIONS[part](settings.part(part), context)
     return {"part": part, "quick": settings.quick, "settings": wanted, "machine": machine,
             "wall_seconds": round(time.perf_counter() - start, 2), "result": result}
-
-
-def _machine_name(machine: dict[str, Any]) -> str:
-    return f"{machine.get('cpu', 'unknown CPU')}, {machine.get('cpu_id') or 'generation not recorded'}"
 
 
 def _as_json(values: dict) -> dict:
