@@ -173,6 +173,29 @@ def test_unreadable_and_oversized_inputs_are_refused(tmp_path):
         preprocess_image(np.zeros((5, 5), np.uint8), style="cursive")
 
 
+@pytest.mark.parametrize("shape", [(5, 5000), (5000, 5), (200, 3), (12, 4000), (1, 1), (1, 700)])
+@pytest.mark.parametrize("style", ["digits", "fashion"])
+def test_narrow_strips_give_a_digit_or_a_clear_refusal(shape, style):
+    """A strip too narrow for a grid of paper blocks once shrunk (5x5000 -> 1x640) used to crash the paper fit."""
+    image = np.full(shape, 255, np.uint8)
+    image[shape[0] // 3: shape[0] // 3 + max(1, shape[0] // 3), shape[1] // 3: 2 * shape[1] // 3] = 0  # a dash of ink
+    try:
+        prepared = preprocess_image(image, style=style)
+    except BlankImageError:
+        return  # too little ink to see is a fair answer for a sliver
+    assert prepared.pixels.shape == (28, 28) and prepared.pixels.max() > 0
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_arrays_with_non_finite_values_are_refused(value):
+    image = np.zeros((40, 40), np.float32)
+    image[10:30, 18:22] = value
+    with pytest.raises(ImageError, match="NaN or infinite"):
+        preprocess_image(image)
+    with pytest.raises(ImageError, match="must hold numbers"):
+        preprocess_image(np.full((40, 40), "x"))
+
+
 def test_size_is_checked_before_decoding():
     """A tiny file that claims a huge size (a decompression bomb) is refused from its header alone."""
     big = encode(Image.new("1", (5000, 5000)))  # a few kB of PNG, 25 megapixels when decoded

@@ -40,6 +40,7 @@ FRAME = 28
 # _stroke_width on the 80-px crop, as here); thinner strokes are thickened towards it.
 MNIST_STROKE_RATIO = 0.11
 THICKEN_BELOW = 0.8  # thicken only strokes thinner than this fraction of MNIST's
+MIN_BLOCKS_ACROSS = 4  # a cubic paper surface needs at least this many blocks along each side
 MIN_CONTRAST = 0.08  # ink must differ from the paper by 8 % of the paper's brightness (or of full range)
 
 
@@ -152,6 +153,10 @@ def _from_array(array: np.ndarray) -> Image.Image:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)) or array.size == 0:
         raise ImageError(f"an image array must be H x W or H x W x 3/4, not {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise ImageError(f"an image array must hold numbers, not {array.dtype}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ImageError("the image array holds NaN or infinite values; pass finite pixel values")
     if array.dtype == np.uint8:
         return Image.fromarray(array)
     if array.ndim == 2 and array.dtype == np.uint16:
@@ -240,7 +245,9 @@ def _background_surface(grey: np.ndarray, ink_is_dark: bool, degree: int = 3) ->
     height, width = grey.shape
     block = max(1, max(height, width) // 48)
     rows, cols = height // block, width // block
-    if max(height, width) < 64:  # a small image, a drawing or a scan: treat the paper as flat
+    # A small image (a drawing, a scan) or a narrow strip has too few blocks across to fit a cubic surface
+    # to: treat the paper as flat.
+    if max(height, width) < 64 or min(rows, cols) < MIN_BLOCKS_ACROSS:
         value = np.percentile(grey, 75 if ink_is_dark else 25)
         return np.full_like(grey, value)
     blocks = grey[:rows * block, :cols * block].reshape(rows, block, cols, block)
