@@ -112,6 +112,17 @@ def test_bad_run_directories(cli, tmp_path):
     assert "internal error" not in err
 
 
+@pytest.mark.parametrize("damage, fragment", [("{bad", "is not valid JSON"),
+                                               ('{"kind": "standardize"}', "is not a valid normalizer")])
+def test_a_damaged_run_file_is_named_once(cli, tiny_run, tmp_path, damage, fragment):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run)
+    (run / "normalizer.json").write_text(damage)
+    code, out, err = cli("evaluate", str(run))
+    _assert_one_line_error(code, out, err, fragment)
+    assert err.count(str(run / "normalizer.json")) == 1, err  # the path once, not twice
+
+
 def test_a_refused_training_touches_no_run_directory(cli, tmp_path):
     code, out, err = cli("train", *TINY, "--val-split", "600", "--run-dir", str(tmp_path / "r"))
     _assert_one_line_error(code, out, err, "val-split 600 must be at least 0 and less than the 600")

@@ -70,8 +70,9 @@ class Run:
 
     @property
     def normalizer(self) -> Normalizer:
+        values = self._read_json("normalizer.json")  # its errors name the file already
         try:
-            return Normalizer.from_dict(self._read_json("normalizer.json"))
+            return Normalizer.from_dict(values)
         except CnnlabError as err:
             raise RunError(f"{self.path / 'normalizer.json'}: {err}") from None
 
