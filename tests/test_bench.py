@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from cnnlab.bench.anatomy import kernels_at_peak_ms
 from cnnlab.bench.settings import PARTS, bench_settings
 
 pytestmark = pytest.mark.slow
@@ -204,6 +205,11 @@ def test_anatomy_times_every_kernel_of_the_step_in_each_precision(library_bench)
         assert column["kernels_ms"] == pytest.approx(sum(k["ms"] for k in column["kernels"]), abs=1e-3)
         assert column["rest_ms"] == pytest.approx(column["step_ms"] - column["kernels_ms"], abs=1e-3)
         assert set(column["optimizer_ms"]) == {"keras_adam", "fused_adam"} and column["peak_gflops"] > 0
+
+
+def test_kernels_at_peak_is_their_flops_over_the_peak():
+    column = {"kernels": [{"macs": 1_000_000}, {"macs": 500_000_000}], "peak_gflops": 1002.0}
+    assert kernels_at_peak_ms(column) == pytest.approx(1.0)  # 1.002 GFLOP at 1,002 GFLOP/s
 
 
 def test_best_reuses_finished_runs(library_bench):

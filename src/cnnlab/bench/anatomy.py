@@ -103,6 +103,15 @@ def _column(settings: AnatomySettings, loops: dict[str, _Loop], best_ms: dict[st
             "peak_gflops": round(2 * loops[PEAK].macs / best_ms[PEAK] / 1e6, 1)}
 
 
+def kernels_at_peak_ms(column: dict[str, Any]) -> float:
+    """Milliseconds the column's matrix kernels would take if each ran at that precision's measured peak.
+
+    With the rest of the step unchanged, ``kernels_at_peak_ms(c) + c["rest_ms"]`` bounds how short a step can get
+    by faster matrix kernels alone.
+    """
+    return 2 * sum(k["macs"] for k in column["kernels"]) / column["peak_gflops"] / 1e6
+
+
 def model_kernels(model_name: str, batch: int) -> list[Kernel]:
     """The matrix kernels of a training step of a registered model of Conv2D and Dense layers, at ``batch``."""
     import keras

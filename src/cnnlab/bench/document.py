@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable, Sequence
 
-from cnnlab.bench.anatomy import PEAK_SIZE
+from cnnlab.bench.anatomy import PEAK_SIZE, kernels_at_peak_ms
 from cnnlab.bench.machine import machine_key, machine_name
 from cnnlab.bench.settings import PARTS
 
@@ -223,6 +223,11 @@ def _anatomy(result: dict) -> list[str]:
                       f"{first['kernels_ms'] / second['kernels_ms']:.2f}× faster; the peak ratio is "
                       f"{second['peak_gflops'] / first['peak_gflops']:.2f}×) and the rest takes "
                       f"{second['rest_ms']:.2f} ms (float32: {first['rest_ms']:.2f} ms)."]
+        at_peak = kernels_at_peak_ms(second)
+        lines += ["", f"Even if every matrix kernel ran at the {result['precisions'][1]} peak, they would take "
+                      f"{at_peak:.2f} ms; with the rest as it is, a step would take {at_peak + second['rest_ms']:.2f} "
+                      f"ms, at most **{first['step_ms'] / (at_peak + second['rest_ms']):.2f}×** the float32 step's "
+                      "speed."]
     return lines
 
 
