@@ -151,6 +151,29 @@ def test_document_says_when_parts_come_from_different_cpus_of_one_name(cli_bench
     assert "Not all parts were measured on this machine" in text
 
 
+def test_document_warns_when_a_contenders_rounds_disagree():
+    from cnnlab.bench.document import render_document
+
+    def round_(tf1: float, cnnlab: float) -> dict:
+        row = {"images_per_second": 0.0, "test_accuracy": 0.98}
+        return {"tf1_graph": {**row, "images_per_second": tf1}, "keras_fit_numpy": {**row, "images_per_second": 6e3},
+                "cnnlab": {**row, "images_per_second": cnnlab, "fit_seconds_with_checkpoints": 9.0}}
+
+    def document(rounds: list[dict]) -> str:
+        median = {name: {"images_per_second": 1.0, "test_accuracy": 0.98} for name in rounds[0]}
+        result = {"recipe": "seed", "precision": "float32", "batch_size": 100, "epochs": 2, "images": 60000,
+                  "rounds": rounds, "median": median, "cnnlab_vs_tf1": 1.5, "cnnlab_vs_keras_numpy": 2.0,
+                  "accuracy_points_vs_tf1": 0.0, "goal": {"speedup": 2.0, "accuracy_points": 0.3, "met": False}}
+        machine = {"date": "2026-11-30T10:00:00", "cpu": "CPU", "cpu_id": "x", "cpu_count": 2, "memory_gib": 1,
+                   "platform": "p", "cpu_flags": [], "load_average_1min": 0.1, "versions": {}}
+        return render_document({"tutorial": {"machine": machine, "wall_seconds": 60, "result": result}}, "cmd")
+
+    assert "The rounds disagree" not in document([round_(9000, 13300), round_(8900, 13100)])  # 1-2 %: normal
+    text = document([round_(9000, 13300), round_(9050, 10500)])
+    assert "**The rounds disagree** (cnnlab train (seed recipe, float32) 21 %" in text
+    assert "TF1 graph" not in text.split("The rounds disagree")[1].split("between")[0]
+
+
 def test_library_parts_have_their_fields(library_bench):
     records = library_bench["records"]
     assert set(records) == {"anatomy", "models", "latency", "scaling", "best"}

@@ -182,7 +182,27 @@ def _tutorial(result: dict) -> list[str]:
             f"cnnlab / TF1: **{result['cnnlab_vs_tf1']:.2f}×**; cnnlab / Keras on numpy: "
             f"**{result['cnnlab_vs_keras_numpy']:.2f}×**; accuracy difference to TF1: "
             f"**{result['accuracy_points_vs_tf1']:+.2f} points**. cnnlab's `fit` with its per-epoch checkpoints "
-            f"took {fit} per round."]
+            f"took {fit} per round.", *_round_spread_note(result, names)]
+
+
+ROUND_SPREAD_WARNING = 0.10  # undisturbed rounds of one contender agree within a few per cent
+
+
+def _round_spread_note(result: dict, names: dict[str, str]) -> list[str]:
+    """A warning when one contender's rounds disagree by more than ROUND_SPREAD_WARNING: something else slowed
+    one of them, and the medians of two rounds cannot tell which was right."""
+    spreads = {}
+    for name in names:
+        speeds = [r[name]["images_per_second"] for r in result["rounds"]]
+        spread = (max(speeds) - min(speeds)) / max(speeds)
+        if spread > ROUND_SPREAD_WARNING:
+            spreads[name] = spread
+    if not spreads:
+        return []
+    which = ", ".join(f"{names[name]} {100 * spread:.0f} %" for name, spread in spreads.items())
+    return ["", f"**The rounds disagree** ({which} between the fastest and the slowest round): something else "
+                "slowed the machine during this part, so its ratios are uncertain. Measure again with "
+                "`cnnlab bench --parts tutorial --rerun`."]
 
 
 def _anatomy(result: dict) -> list[str]:
