@@ -282,9 +282,13 @@ def _replica_batches(dataset, strategy, global_batch: int):
             images, labels = tf.gather(images, rows % real), tf.gather(labels, rows % real)
             weights = tf.cast(rows < real, tf.float32)
             starts = (first + tf.range(local)) * per_replica
-            return tf.data.Dataset.from_tensor_slices(starts).map(lambda start: (
-                images[start:start + per_replica], labels[start:start + per_replica],
-                weights[start:start + per_replica]))
+
+            @tf.autograph.experimental.do_not_convert  # plain slicing: nothing for AutoGraph to rewrite
+            def replica_slice(start):
+                end = start + per_replica
+                return images[start:end], labels[start:end], weights[start:end]
+
+            return tf.data.Dataset.from_tensor_slices(starts).map(replica_slice)
 
         return dataset.flat_map(slices).with_options(options)
 
