@@ -34,8 +34,9 @@ def run(args) -> int:
     if not args.quiet:
         from cnnlab.progress import TrainingProgress
 
+        epochs = f"{config.epochs} epoch" + ("" if config.epochs == 1 else "s")
         callbacks.append(TrainingProgress(header=f"training {config.model} on {config.dataset} ({config.recipe} "
-                                                 f"recipe, {config.epochs} epochs) into {run_dir}"))
+                                                 f"recipe, {epochs}) into {run_dir}"))
     try:
         result = train(config, run_dir, resume=args.resume, overwrite=args.overwrite, data_dir=args.data_dir,
                        callbacks=callbacks)
