@@ -8,6 +8,7 @@ Keras" is a real test rather than two near-random models agreeing.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,10 +247,10 @@ def test_unwritable_out_is_refused(run, cli, tmp_path):
 
 def test_existing_export_needs_overwrite_and_other_folders_are_never_replaced(run, cli, tmp_path):
     out = tmp_path / "model.tflite"
-    out.write_bytes(b"an earlier export")
+    out.write_bytes(b"an earlier export?")
     code, _, stderr = cli("export", str(run.path), "--format", "tflite", "--out", str(out))
     assert code == 1 and "already exists; pass --overwrite" in stderr
-    assert out.read_bytes() == b"an earlier export"
+    assert out.read_bytes() == b"an earlier export?"
 
     precious = tmp_path / "precious"
     precious.mkdir()
@@ -257,6 +258,27 @@ def test_existing_export_needs_overwrite_and_other_folders_are_never_replaced(ru
     code, _, stderr = cli("export", str(run.path), "--format", "savedmodel", "--out", str(precious), "--overwrite")
     assert code == 1 and "is not a savedmodel export, so it will not be replaced" in stderr
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("format", ["tflite", "onnx"])
+def test_overwrite_never_replaces_a_file_that_is_no_export(run, cli, format):
+    """--out RUN/model.keras --overwrite used to replace the run's own model with the export."""
+    for victim in (run.path / "model.keras", run.path / "config.json"):
+        before = victim.read_bytes()
+        code, _, stderr = cli("export", str(run.path), "--format", format, "--out", str(victim), "--overwrite")
+        _assert_one_line(code, stderr, f"is not {'an' if format == 'onnx' else 'a'} {format} export, so it will not")
+        assert victim.read_bytes() == before
+
+
+def test_overwrite_replaces_an_earlier_tflite_export(run, cli, exported, tmp_path):
+    earlier = tmp_path / "model.tflite"
+    earlier.write_bytes(Path(exported("tflite")["path"]).read_bytes())
+    code, _, stderr = cli("export", str(run.path), "--format", "tflite", "--out", str(earlier), "--overwrite")
+    assert code == 0, stderr
+
+
+def _assert_one_line(code: int, stderr: str, fragment: str) -> None:
+    assert code == 1 and fragment in stderr and len(stderr.strip().splitlines()) == 1, stderr
 
 
 def test_a_failed_conversion_leaves_nothing_behind(run, tmp_path, monkeypatch):

@@ -373,13 +373,31 @@ def _check_target(target: Path, format: str, overwrite: bool) -> None:
         return
     if not overwrite:
         raise ExportError(f"{target} already exists; pass --overwrite to replace it or choose another --out")
-    if format == "savedmodel":
-        is_export = target.is_dir() and ((target / "saved_model.pb").is_file() or not any(target.iterdir()))
-    else:
-        is_export = target.is_file()
-    if not is_export:
-        raise ExportError(f"{target} exists and is not a {format} export, so it will not be replaced; "
+    if not _is_export(target, format):
+        article = "an" if format == "onnx" else "a"
+        raise ExportError(f"{target} exists and is not {article} {format} export, so it will not be replaced; "
                           "choose another --out")
+
+
+def _is_export(path: Path, format: str) -> bool:
+    """Whether ``path`` holds a model of ``format`` (or an empty SavedModel folder), by its contents, not its name:
+    so ``--overwrite`` cannot replace a run's ``model.keras`` or a user's other files."""
+    if format == "savedmodel":
+        return path.is_dir() and ((path / "saved_model.pb").is_file() or not any(path.iterdir()))
+    if not path.is_file():
+        return False
+    if format == "tflite":
+        with open(path, "rb") as file:
+            return file.read(8)[4:8] == b"TFL3"  # the FlatBuffer file identifier of TFLite models
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(path.read_bytes())  # the bytes alone: onnx.load would pick a parser by the name
+    except (DecodeError, ValueError, RuntimeError):
+        return False
+    return len(model.graph.node) > 0
 
 
 def _parity_and_calibration_images(run, data_dir, quantize: str | None):
