@@ -392,6 +392,8 @@ def _is_export(path: Path, format: str) -> bool:
     import onnx
     from google.protobuf.message import DecodeError
 
+    if path.stat().st_size >= 2**31:  # protobuf's own limit: no ONNX file this tool writes is that big
+        return False
     model = onnx.ModelProto()
     try:
         model.ParseFromString(path.read_bytes())  # the bytes alone: onnx.load would pick a parser by the name
