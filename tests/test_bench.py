@@ -71,7 +71,11 @@ def test_cli_writes_one_json_per_part_and_prints_them(cli_bench):
         assert {"cpu", "cpu_id", "cpu_count", "memory_gib", "cpu_flags", "versions", "date"} <= set(record["machine"])
         assert record == printed["parts"][part]
     tutorial = printed["parts"]["tutorial"]["result"]
-    assert set(tutorial["median"]) == {"tf1_graph", "keras_fit_numpy", "cnnlab"}
+    assert set(tutorial["median"]) == set(tutorial["fastest"]) == {"tf1_graph", "keras_fit_numpy", "cnnlab"}
+    for name, speed in tutorial["fastest"].items():
+        assert speed == max(r[name]["images_per_second"] for r in tutorial["rounds"])
+    assert tutorial["cnnlab_vs_tf1"] == pytest.approx(tutorial["fastest"]["cnnlab"] / tutorial["fastest"]["tf1_graph"],
+                                                      abs=1e-3)
     for key in ("cnnlab_vs_tf1", "cnnlab_vs_keras_numpy", "accuracy_points_vs_tf1", "goal"):
         assert key in tutorial
     round_ = tutorial["rounds"][0]

@@ -162,17 +162,19 @@ _GOALS: dict[str, Callable[[dict], list[list[str]]]] = {
 def _tutorial(result: dict) -> list[str]:
     names = {"tf1_graph": "TF1 graph (Session.run per batch)", "keras_fit_numpy": "Keras fit on numpy arrays",
              "cnnlab": f"cnnlab train ({result['recipe']} recipe, {result['precision']})"}
+    # Records from before 2026-11-30 compared medians; later ones compare each contender's fastest round.
+    speeds = result.get("fastest") or {name: result["median"][name]["images_per_second"] for name in names}
+    estimator = ("each contender's fastest round counts (a disturbance from outside can only slow a round), "
+                 "accuracies are medians" if "fastest" in result else "medians")
     rows = []
     for name, label in names.items():
-        median = result["median"][name]
         each = ", ".join(f"{r[name]['images_per_second']:,.0f}" for r in result["rounds"])
-        ratio = median["images_per_second"] / result["median"]["tf1_graph"]["images_per_second"]
-        rows.append([label, f"{median['images_per_second']:,.0f}", f"{ratio:.2f}×", _pct(median["test_accuracy"]),
-                     each])
+        rows.append([label, f"{speeds[name]:,.0f}", f"{speeds[name] / speeds['tf1_graph']:.2f}×",
+                     _pct(result["median"][name]["test_accuracy"]), each])
     fit = ", ".join(f"{r['cnnlab']['fit_seconds_with_checkpoints']:.1f} s" for r in result["rounds"])
     return [f"Batch {result['batch_size']}, Adam 1e-4, dropout 0.5, {_count(result['epochs'], 'epoch')} on "
             f"{result['images']:,} images from a fresh model, "
-            f"{_count(len(result['rounds']), 'alternating round')} in one process; medians. Training seconds: "
+            f"{_count(len(result['rounds']), 'alternating round')} in one process; {estimator}. Training seconds: "
             "the steps of each epoch with their first-call costs (graph optimization, tracing), without model "
             "building or evaluation; cnnlab's from `history.csv` (epoch start to end, before its checkpoint write — "
             "the baselines write none). All three run with TensorFlow's deterministic ops, as cnnlab always "
@@ -201,8 +203,8 @@ def _round_spread_note(result: dict, names: dict[str, str]) -> list[str]:
         return []
     which = ", ".join(f"{names[name]} {100 * spread:.0f} %" for name, spread in spreads.items())
     return ["", f"**The rounds disagree** ({which} between the fastest and the slowest round): something else "
-                "slowed the machine during this part, so its ratios are uncertain. Measure again with "
-                "`cnnlab bench --parts tutorial --rerun`."]
+                "slowed the machine during this part. If every round of a contender was slowed, its figure is too "
+                "low; measure again with `cnnlab bench --parts tutorial --rerun`."]
 
 
 def _anatomy(result: dict) -> list[str]:
