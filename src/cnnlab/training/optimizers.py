@@ -3,7 +3,7 @@
 Keras's Adam updates a variable with about a dozen separate element-wise ops (subtract, multiply, square, sqrt,
 divide, three assignments), each reading and writing the whole variable. TensorFlow's ``ResourceApplyAdam``
 does the same arithmetic in one pass. ``cnnlab bench``'s ``anatomy`` part times both updates of all of
-DigitCNN's weights (docs/PERFORMANCE.md §2: less than half the time, 0.35 ms instead of 0.80 ms a step in
+DigitCNN's weights (docs/PERFORMANCE.md §2: less than half the time, 0.32 ms instead of 0.81 ms a step in
 bfloat16 on a 2-core CPU).
 
 The update is Keras's own formula — ``m += (g - m)(1 - β1)``, ``v += (g² - v)(1 - β2)``,
