@@ -107,6 +107,15 @@ def test_cli_table_and_summary(cli, model_run, photo_folder):
     assert "accuracy" in out and "_photo" in out
 
 
+def test_cli_table_names_a_refused_file_once(cli, model_run, photo_folder, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (28, 28), 255).save(blank)
+    code, out, _ = cli("predict", str(model_run.path), str(photo_folder / "mine.png"), str(blank))
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith(str(blank)))
+    assert row.count(str(blank)) == 1 and "the image has no ink" in row
+
+
 def test_cli_mistakes_are_one_line(cli, model_run, tmp_path):
     code, out, err = cli("predict", str(model_run.path), str(tmp_path / "nowhere"))
     assert code == 3 and out == "" and err.count("\n") == 1 and "no such file or folder" in err

@@ -40,7 +40,7 @@ def run(args) -> int:
     rows = []
     for p in predictions:
         top = ", ".join(f"{t['class_name']} {100 * t['probability']:.0f}%" for t in p["top"])
-        flag = p.get("error") or ("low confidence" if p["low_confidence"] else "")
+        flag = _without_file(p.get("error"), p["file"]) or ("low confidence" if p["low_confidence"] else "")
         if p["true_label"] is not None and p["label"] is not None and p["label"] != p["true_label"]:
             flag = (flag + "; " if flag else "") + "wrong"
         rows.append((p["file"], p["class_name"], percent(p["confidence"], 1), p["true_class_name"], top, flag))
@@ -58,3 +58,9 @@ def _save_previews(previews: dict, folder: Path) -> None:
         name = "__".join(Path(source).with_suffix("").parts[-3:]).lstrip("._") + ".png"
         image.save(folder / name)
     note(f"saved {len(previews)} previews in {folder}")
+
+
+def _without_file(error: str | None, file: str) -> str | None:
+    """The error without its leading ``FILE: `` — the table's first column names the file already."""
+    prefix = f"{file}: "
+    return error[len(prefix):] if error and error.startswith(prefix) else error
