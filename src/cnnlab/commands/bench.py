@@ -13,7 +13,7 @@ DEFAULT_DOC = "docs/PERFORMANCE.md"
 
 
 def add_parser(subparsers) -> None:
-    from cnnlab.bench.settings import PARTS
+    from cnnlab.bench.settings import PARTS, BestSettings, TimeToAccuracySettings, TutorialSettings
 
     parser = subparsers.add_parser(
         "bench", help="measure speed, accuracy, latency and memory; write docs/PERFORMANCE.md",
@@ -35,11 +35,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--doc", default=DEFAULT_DOC, metavar="PATH",
                         help=f"the markdown file to regenerate (default {DEFAULT_DOC})")
     parser.add_argument("--parts", metavar="P,P,...", help=f"which parts (default all): {','.join(PARTS)}")
-    parser.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds for the best part (default 3)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help=f"seeds for the best part (default {BestSettings().seeds})")
     parser.add_argument("--rounds", type=int, default=None, metavar="N",
-                        help="alternating rounds of the tutorial part (default 2)")
+                        help="alternating rounds of the tutorial part; each contender's fastest counts "
+                             f"(default {TutorialSettings().rounds})")
     parser.add_argument("--tf1-max-epochs", type=int, default=None, metavar="N",
-                        help="epoch cap of the TF1 baseline in time_to_accuracy (default 12)")
+                        help="epoch cap of the TF1 baseline in time_to_accuracy "
+                             f"(default {TimeToAccuracySettings().tf1_max_epochs})")
     parser.add_argument("--run", metavar="DIR", help="time this run in the latency part instead of training one")
     parser.add_argument("--rerun", action="store_true", help="measure parts (and best runs) already in --out again")
     parser.add_argument("--quick", action="store_true",
