@@ -192,7 +192,7 @@ ROUND_SPREAD_WARNING = 0.10  # undisturbed rounds of one contender agree within 
 
 def _round_spread_note(result: dict, names: dict[str, str]) -> list[str]:
     """A warning when one contender's rounds disagree by more than ROUND_SPREAD_WARNING: something else slowed
-    one of them, and the medians of two rounds cannot tell which was right."""
+    some of them, and when it slowed all of them, the fastest round is too slow as well."""
     spreads = {}
     for name in names:
         speeds = [r[name]["images_per_second"] for r in result["rounds"]]
