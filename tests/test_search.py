@@ -144,3 +144,22 @@ def test_search_cli_table_refit_and_errors(cli, tmp_path):
     code, _, err = cli("search", *TINY, "--grid", "dropout=0,2", "--out", str(tmp_path / "t"))
     assert code != 0 and "dropout 2 is out of range" in err
     assert not (tmp_path / "t").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("file, damage, fragment", [
+    ("results.csv", "combination,fold\ngarbage,0\n", "results.csv is damaged"),
+    ("results.csv", "run_dir\nfolds/c00-f0\n", "results.csv is damaged (no column combination"),
+    ("search.json", "{", "search.json is damaged"),
+])
+def test_a_damaged_search_is_one_line_and_overwrite_starts_it_again(cli, tmp_path, file, damage, fragment):
+    args = ["search", *TINY, "--grid", "dropout=0,0.5", "--folds", "2", "--limit", "100", "--quiet",
+            "--out", str(tmp_path / "s")]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    (tmp_path / "s" / file).write_text(damage)
+    code, _, err = cli(*args, "--resume")
+    assert code != 0 and fragment in err and "start again with --overwrite" in err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+    code, _, err = cli(*args, "--overwrite")  # what the message says to do, works
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "s" / "results.csv")) == 4

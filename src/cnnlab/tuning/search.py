@@ -250,19 +250,27 @@ def load_search(path: str | os.PathLike) -> SearchResult:
 
 
 def read_results(path: Path) -> pd.DataFrame:
+    """The finished folds in ``results.csv``; a file edited or damaged by hand is a one-line error."""
     file = path / "results.csv"
     if not file.exists() or file.stat().st_size == 0:
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    return pd.read_csv(file)
+    try:
+        results = pd.read_csv(file)
+        missing = [column for column in RESULT_COLUMNS if column not in results.columns]
+        if missing:
+            raise ValueError(f"no column {', '.join(missing)}")
+        return results.astype({"combination": int, "fold": int, "val_accuracy": float})
+    except (ValueError, TypeError, pd.errors.ParserError) as err:
+        first_line = (str(err).strip().splitlines() or [""])[0][:120]
+        raise RunError(f"{file} is damaged ({first_line}); start again with --overwrite") from None
 
 
 def _prepare(path: Path, spec: SearchSpec, resume: bool, overwrite: bool) -> Path:
     from cnnlab.fileio import atomic_write_text
 
-    stored = _read_spec(path)
-    if stored is not None and overwrite:
+    if overwrite and (path / "search.json").is_file():  # a search, even one whose search.json is damaged
         shutil.rmtree(path)
-        stored = None
+    stored = _read_spec(path)
     if stored is not None:
         if not resume:
             raise RunError(f"{path} already holds a search; pass --resume to continue it or --overwrite to replace it")
