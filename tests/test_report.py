@@ -172,6 +172,21 @@ def test_compare_table_shows_what_differs_and_each_runs_numbers(tiny_run, tmp_pa
     assert "dropout-025" in html and f"{100 * metrics['accuracy']:.2f}%" in html
 
 
+def test_compare_prints_what_differs_and_warns_across_datasets(tiny_run, tmp_path, cli):
+    first = _copy_run(tiny_run.path, tmp_path / "a")
+    code, out, err = cli("compare", str(first), str(tiny_run.path), "--out", str(tmp_path / "same"))
+    assert code == 0, err
+    assert "configs are the same, seed included" in out and "different datasets" not in err
+    second = _copy_run(tiny_run.path, tmp_path / "b")
+    config = json.loads((second / "config.json").read_text())
+    config.update(dataset="fashion-mnist", learning_rate=0.01)
+    (second / "config.json").write_text(json.dumps(config))
+    code, out, err = cli("compare", str(first), str(second), "--out", str(tmp_path / "cmp"))
+    assert code == 0, err
+    assert "configs differ in: dataset: mnist / fashion-mnist; learning_rate: 0.002 / 0.01" in out
+    assert "trained on different datasets; their accuracies do not compare" in err
+
+
 def test_compare_refuses_a_single_run(tiny_run):
     from cnnlab.viz.compare import compare_runs
 

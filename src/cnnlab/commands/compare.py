@@ -36,6 +36,12 @@ def run(args) -> int:
     print_table([[label, *(format_value(k, result[k]) for k in shown)]
                  for label, result in zip(comparison.labels, comparison.results)],
                 ["run", *(RESULT_COLUMNS[k][0] for k in shown)])
+    differences = comparison.differences()
+    print("\nconfigs differ in: " + "; ".join(differences) if differences else
+          "\nconfigs are the same, seed included: any difference comes from the code or the library versions "
+          "(manifest.json)")
+    if any(d.startswith("dataset:") for d in differences):
+        note("cnnlab: note: the runs were trained on different datasets; their accuracies do not compare")
     note(f"wrote {html}")
     return 0
 

@@ -49,6 +49,10 @@ class Comparison:
     results: list[dict[str, Any]]
     figure: Any  # matplotlib Figure: the overlaid curves
 
+    def differences(self) -> list[str]:
+        """The config fields whose values differ between the runs, as ``"key: a / b"`` in the runs' order."""
+        return [f"{k}: " + " / ".join(str(c.get(k)) for c in self.configs) for k in _differing_keys(self.configs)]
+
     def rows(self) -> list[dict[str, Any]]:
         """One dict a run: label, path, the shown config fields and the results (for --json and tables)."""
         return [{"label": label, "run_dir": str(run.path), **{k: config[k] for k in self.config_keys}, **result}
@@ -62,10 +66,13 @@ def compare_runs(paths: Sequence[str | os.PathLike]) -> Comparison:
     runs = [Run.load(path) for path in paths]
     labels = _labels(runs)
     configs = [_flat_config(run) for run in runs]
-    differing = [k for k in configs[0] if len({repr(c.get(k)) for c in configs}) > 1]
-    keys = list(ALWAYS_SHOWN) + [k for k in differing if k not in ALWAYS_SHOWN]
+    keys = list(ALWAYS_SHOWN) + [k for k in _differing_keys(configs) if k not in ALWAYS_SHOWN]
     figure = plots.compare_curves_figure({label: run.history for label, run in zip(labels, runs)})
     return Comparison(labels, runs, keys, configs, [run_results(run) for run in runs], figure)
+
+
+def _differing_keys(configs: list[dict[str, Any]]) -> list[str]:
+    return [k for k in configs[0] if len({repr(c.get(k)) for c in configs}) > 1]
 
 
 def run_results(run: Run) -> dict[str, Any]:
