@@ -123,6 +123,32 @@ def test_a_damaged_run_file_is_named_once(cli, tiny_run, tmp_path, damage, fragm
     assert err.count(str(run / "normalizer.json")) == 1, err  # the path once, not twice
 
 
+def test_a_model_too_large_for_memory_is_one_line(cli, tmp_path):
+    code, out, err = cli("train", *TINY, "--option", "dense_units=1000000000", "--run-dir", str(tmp_path / "r"))
+    _assert_one_line_error(code, out, err, "does not fit in memory", "dense_units=1000000000")
+    assert "internal error" not in err and not (tmp_path / "r").exists()
+
+
+def test_running_out_of_memory_while_training_is_one_line(cli, tmp_path, monkeypatch):
+    """Memory that runs out during fit (a huge batch of a wide model), not while building: the CLI's last line."""
+    import tensorflow as tf
+
+    import cnnlab.training.fit as fit
+
+    def exhausted(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[60000,28,28,512]")
+
+    monkeypatch.setattr(fit, "train", exhausted)
+    code, out, err = cli("train", *TINY, "--run-dir", str(tmp_path / "r"))
+    _assert_one_line_error(code, out, err, "out of memory; use a smaller --batch-size")
+
+
+def test_a_diverging_training_says_so_in_one_line(cli, tmp_path):
+    code, out, err = cli("train", *TINY, "--learning-rate", "1e10", "--run-dir", str(tmp_path / "r"))
+    _assert_one_line_error(code, out, err, "training diverged", "lower --learning-rate")
+    assert "Invalid loss" not in out  # Keras's TerminateOnNaN printed this to stdout
+
+
 def test_a_refused_training_touches_no_run_directory(cli, tmp_path):
     code, out, err = cli("train", *TINY, "--val-split", "600", "--run-dir", str(tmp_path / "r"))
     _assert_one_line_error(code, out, err, "val-split 600 must be at least 0 and less than the 600")

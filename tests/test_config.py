@@ -40,6 +40,8 @@ def test_config_round_trips_through_its_dict():
     ({"val_split": -1}, "val-split -1"),
     ({"learning_rate": "abc"}, "learning-rate must be a number, got 'abc'"),  # e.g. from a --grid
     ({"dropout": True}, "dropout must be a number, got True"),
+    ({"learning_rate": float("inf")}, "learning-rate must be a finite number, got inf"),  # inf > 0 slipped through
+    ({"weight_decay": float("nan")}, "weight-decay must be a finite number, got nan"),
     ({"limit": -5}, "limit -5 is out of range: use a number of images >= 1"),  # not the split it derives
     ({"lr_schedule": "step"}, "lr-schedule 'step' is not one of"),
     ({"dataset": "cifar10"}, "unknown dataset 'cifar10'"),

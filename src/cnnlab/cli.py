@@ -70,9 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # the last line of defence: still one line, and a way to see more
         if args.debug:
             raise
+        if _out_of_memory(err):
+            print("cnnlab: error: out of memory; use a smaller --batch-size or a smaller model (--option)",
+                  file=sys.stderr)
+            return 1
         print(f"cnnlab: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
               file=sys.stderr)
         return 1
+
+
+def _out_of_memory(err: Exception) -> bool:
+    """MemoryError, or TensorFlow's (only looked up when TensorFlow is loaded: light commands never import it)."""
+    tensorflow = sys.modules.get("tensorflow")
+    return isinstance(err, MemoryError) or (
+        tensorflow is not None and isinstance(err, tensorflow.errors.ResourceExhaustedError))
 
 
 def _file_system_message(err: OSError) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -154,9 +155,11 @@ def _require_type(name: str, value: Any, kind: type) -> None:
 
 
 def _require_number(name: str, value: Any) -> None:
-    """Ints count as numbers (a grid's ``dropout=0`` is JSON's 0); text and booleans do not."""
+    """Ints count as numbers (a grid's ``dropout=0`` is JSON's 0); text, booleans, NaN and infinities do not."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ConfigError(f"{name.replace('_', '-')} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name.replace('_', '-')} must be a finite number, got {value!r}")
 
 
 def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

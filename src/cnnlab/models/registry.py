@@ -46,14 +46,19 @@ def create_model(name: str, **options: Any):
         >>> model.count_params()
         1111946
     """
+    import tensorflow as tf
+
     fn = _lookup(name)
     check_model_options(name, options)
+    given = ", ".join(f"{k}={v}" for k, v in options.items())
     try:
         return fn(**options)
     except ValueError as err:  # e.g. a kernel larger than the image it would slide over
-        given = ", ".join(f"{k}={v}" for k, v in options.items())
         raise ConfigError(f"model {name!r} cannot be built with {given} ({str(err)[:200]}); "
                           "choose other values for these options") from None
+    except (MemoryError, tf.errors.ResourceExhaustedError):  # its weights alone do not fit
+        raise ConfigError(f"model {name!r} with {given or 'its defaults'} does not fit in memory; "
+                          "choose smaller values for these options") from None
 
 
 def check_model_options(name: str, options: dict[str, Any]) -> None:

@@ -18,6 +18,16 @@ def current_learning_rate(optimizer) -> float:
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
+class StopOnInvalidLoss(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, as Keras's ``TerminateOnNaN`` does, without its print to stdout: the
+    training's own one-line error says what happened and what to do."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+
+
 class RunRecorder(keras.callbacks.Callback):
     """After every epoch: append a history row, write ``checkpoints/epoch-NNNN.keras`` (model and optimizer
     state), then point ``checkpoints/latest.json`` at it — the rename of that small file is the commit point,

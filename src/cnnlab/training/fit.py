@@ -275,7 +275,7 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
          epoch_counter: EpochCounter | None = None) -> None:
     import keras
 
-    from cnnlab.training.callbacks import RunRecorder, write_graph_summary
+    from cnnlab.training.callbacks import RunRecorder, StopOnInvalidLoss, write_graph_summary
 
     train_data = make_train_dataset(splits.x_train, splits.y_train, normalizer, config.batch_size, config.seed,
                                     first_epoch, config.epochs, config.augment_shift, config.augment_rotate,
@@ -296,7 +296,7 @@ def _fit(run: Run, config: TrainConfig, model, normalizer: Normalizer, splits: _
     (fit or model.fit)(train_data, epochs=config.epochs, initial_epoch=first_epoch,
                        steps_per_epoch=None if epoch_counter else steps,  # one-epoch dataset: its own length
                        validation_data=val_data, verbose=0, shuffle=False,
-                       callbacks=[*own, recorder, board, keras.callbacks.TerminateOnNaN(), *callbacks])
+                       callbacks=[*own, recorder, board, StopOnInvalidLoss(), *callbacks])
     if recorder.rows and recorder.rows[-1]["loss"] is not None and not np.isfinite(recorder.rows[-1]["loss"]):
         raise RunError(f"training diverged (loss is {recorder.rows[-1]['loss']}); lower --learning-rate")
 
