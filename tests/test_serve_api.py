@@ -112,6 +112,19 @@ def test_bad_inputs_get_a_json_error_and_the_server_keeps_serving(client, photo,
     assert _post(client, png).status_code == 200  # still serving
 
 
+@pytest.mark.parametrize("method, path, body, status, words", [
+    ("GET", "/api/nope", None, 404, "no such endpoint: GET /api/nope"),
+    ("GET", "/api/predict", None, 405, "GET /api/predict is not allowed"),
+    ("POST", "/api/predict", b"not multipart at all", 400, "not valid multipart/form-data"),
+])
+def test_fastapis_own_refusals_use_the_same_error_form(client, method, path, body, status, words):
+    """The documented contract: every refusal is {"error": "<one line>"}, FastAPI's {"detail"} ones included."""
+    headers = {"content-type": "multipart/form-data; boundary=xx"} if body else {}
+    response = client.request(method, path, content=body, headers=headers)
+    assert response.status_code == status and set(response.json()) == {"error"}
+    assert words in response.json()["error"]
+
+
 def test_a_huge_body_is_refused_from_its_length(client):
     response = client.post("/api/predict", content=b"\0" * (6 * 1024 * 1024),
                            headers={"content-type": "multipart/form-data; boundary=x"})

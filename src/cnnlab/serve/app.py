@@ -23,6 +23,7 @@ from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from cnnlab.images.predict import style_for
 from cnnlab.images.preprocess import BlankImageError, ImageError, preprocess_image
@@ -79,6 +80,17 @@ def create_app(run_dir: str | os.PathLike, *, max_bytes: int = MAX_BYTES, max_si
         missing = [".".join(str(p) for p in e.get("loc", ())) for e in err.errors()]
         return _error(422, f"send the image as a multipart/form-data field named 'image' (problem with: "
                            f"{', '.join(missing) or 'the request'})")
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, err: HTTPException) -> JSONResponse:
+        """FastAPI's own refusals (unknown path, wrong method, unreadable multipart) in the same {"error"} form."""
+        where = f"{request.method} {request.url.path}"
+        messages = {404: f"no such endpoint: {where}; see /docs",
+                    405: f"{where} is not allowed; see /docs for each endpoint's method"}
+        message = messages.get(err.status_code) or (
+            "the request body is not valid multipart/form-data; send the image as a field named 'image'"
+            if err.status_code == 400 else str(err.detail))
+        return _error(err.status_code, message)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
