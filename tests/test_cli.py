@@ -123,6 +123,17 @@ def test_a_damaged_run_file_is_named_once(cli, tiny_run, tmp_path, damage, fragm
     assert err.count(str(run / "normalizer.json")) == 1, err  # the path once, not twice
 
 
+@pytest.mark.parametrize("damage", ['garbage"\n', "epoch,loss\none,0.5\n", ""])
+def test_a_damaged_history_is_one_line_for_compare_and_resume(cli, tiny_run, tmp_path, damage):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run)
+    (run / "history.csv").write_text(damage)
+    for argv in (["compare", str(run), str(tiny_run.path), "--out", str(tmp_path / "cmp")],
+                 ["train", "--resume", "--run-dir", str(run)]):
+        code, out, err = cli(*argv)
+        _assert_one_line_error(code, out, err, f"{run / 'history.csv'} is damaged", "--overwrite")
+
+
 def test_a_model_too_large_for_memory_is_one_line(cli, tmp_path):
     code, out, err = cli("train", *TINY, "--option", "dense_units=1000000000", "--run-dir", str(tmp_path / "r"))
     _assert_one_line_error(code, out, err, "does not fit in memory", "dense_units=1000000000")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def temporary_path(path: Path) -> Path:
@@ -22,3 +26,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
 
 def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_checked_csv(path: Path, columns: Sequence[str], dtypes: dict[str, type], advice: str) -> "pd.DataFrame":
+    """A CSV file cnnlab wrote, read back and checked: one damaged or edited by hand is a one-line ``RunError``
+    that names it and ends with ``advice``, not a pandas error or a missing column further on."""
+    import pandas as pd
+
+    from cnnlab.errors import RunError
+
+    try:
+        table = pd.read_csv(path)
+        missing = [column for column in columns if column not in table.columns]
+        if missing:
+            raise ValueError(f"no column {', '.join(missing)}")
+        return table.astype(dtypes)
+    except (ValueError, TypeError, pd.errors.ParserError) as err:  # EmptyDataError is a ValueError
+        first_line = (str(err).strip().splitlines() or [""])[0][:120]
+        raise RunError(f"{path} is damaged ({first_line}); {advice}") from None

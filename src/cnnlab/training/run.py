@@ -24,7 +24,7 @@ from cnnlab.config import TrainConfig
 from cnnlab.data.catalog import DatasetSpec, get_dataset_spec
 from cnnlab.data.prep import Normalizer
 from cnnlab.errors import CnnlabError, RunError
-from cnnlab.fileio import atomic_write_text
+from cnnlab.fileio import atomic_write_text, read_checked_csv
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds",
                    "images_per_second"]
@@ -89,7 +89,8 @@ class Run:
         path = self.path / "history.csv"
         if not path.exists():
             return pd.DataFrame(columns=HISTORY_COLUMNS)
-        return pd.read_csv(path)
+        return read_checked_csv(path, HISTORY_COLUMNS, {"epoch": int},
+                                "restore it, or train the run again with --overwrite")
 
     @property
     def metrics(self) -> dict[str, Any] | None:

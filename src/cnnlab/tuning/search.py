@@ -34,6 +34,7 @@ import pandas as pd
 
 from cnnlab.config import TrainConfig
 from cnnlab.errors import ConfigError, RunError
+from cnnlab.fileio import read_checked_csv
 
 SEARCH_VERSION = 1
 RESULT_COLUMNS = ["combination", "fold", "val_accuracy", "val_loss", "epochs", "seconds", "run_dir"]
@@ -254,15 +255,8 @@ def read_results(path: Path) -> pd.DataFrame:
     file = path / "results.csv"
     if not file.exists() or file.stat().st_size == 0:
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    try:
-        results = pd.read_csv(file)
-        missing = [column for column in RESULT_COLUMNS if column not in results.columns]
-        if missing:
-            raise ValueError(f"no column {', '.join(missing)}")
-        return results.astype({"combination": int, "fold": int, "val_accuracy": float})
-    except (ValueError, TypeError, pd.errors.ParserError) as err:
-        first_line = (str(err).strip().splitlines() or [""])[0][:120]
-        raise RunError(f"{file} is damaged ({first_line}); start again with --overwrite") from None
+    return read_checked_csv(file, RESULT_COLUMNS, {"combination": int, "fold": int, "val_accuracy": float},
+                            "start again with --overwrite")
 
 
 def _prepare(path: Path, spec: SearchSpec, resume: bool, overwrite: bool) -> Path:
