@@ -17,6 +17,11 @@ class CnnlabError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of another library's error message, cut to ``limit`` characters, to quote inside ours."""
+    return (str(err).strip().splitlines() or [""])[0][:limit]
+
+
 class ConfigError(CnnlabError):
     """An option is unknown, ill-typed or out of range."""
 

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from cnnlab.errors import CnnlabError, ConfigError
+from cnnlab.errors import CnnlabError, ConfigError, first_line
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("int8",)
@@ -85,8 +85,7 @@ def export_run(run, format: str, out: str | os.PathLike | None = None, quantize:
         try:
             _write(format, quantize, model, normalizer, staging, train_images)
         except Exception as err:  # a converter's failure is a message, not a traceback
-            first_line = (str(err).strip().splitlines() or [""])[0][:200]
-            raise ExportError(f"{format} conversion of {run.path} failed ({type(err).__name__}: {first_line}); "
+            raise ExportError(f"{format} conversion of {run.path} failed ({type(err).__name__}: {first_line(err)}); "
                               "rerun with --debug for details") from err
         check = check_parity(load_exported(staging, format), model, normalizer, test_images, test_labels,
                              quantized=quantize is not None)

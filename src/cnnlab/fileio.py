@@ -33,7 +33,7 @@ def read_checked_csv(path: Path, columns: Sequence[str], dtypes: dict[str, type]
     that names it and ends with ``advice``, not a pandas error or a missing column further on."""
     import pandas as pd
 
-    from cnnlab.errors import RunError
+    from cnnlab.errors import RunError, first_line
 
     try:
         table = pd.read_csv(path)
@@ -42,5 +42,4 @@ def read_checked_csv(path: Path, columns: Sequence[str], dtypes: dict[str, type]
             raise ValueError(f"no column {', '.join(missing)}")
         return table.astype(dtypes)
     except (ValueError, TypeError, pd.errors.ParserError) as err:  # EmptyDataError is a ValueError
-        first_line = (str(err).strip().splitlines() or [""])[0][:120]
-        raise RunError(f"{path} is damaged ({first_line}); {advice}") from None
+        raise RunError(f"{path} is damaged ({first_line(err, 120)}); {advice}") from None

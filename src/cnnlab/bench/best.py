@@ -23,11 +23,14 @@ TARGET_MINUTES = {"mnist": 10, "fashion-mnist": 15}  # about this much training 
 
 def run_best(settings: BestSettings, context: BenchContext) -> dict[str, Any]:
     """Per dataset: each seed's accuracy, seconds and peak memory; the mean and std; the goal."""
+    from cnnlab.runtime import machine_info
+
     recipe = recipe_or_default("best")
+    here = machine_key(machine_info())  # a finished run is reused only when it was trained on this kind of machine
     _keep_out_of_git(context.out / "best-runs")
     datasets = {}
     for dataset in settings.datasets:
-        seeds = [_seed_run(recipe, dataset, seed, settings, context) for seed in range(settings.seeds)]
+        seeds = [_seed_run(recipe, dataset, seed, settings, context, here) for seed in range(settings.seeds)]
         accuracies = [s["test_accuracy"] for s in seeds]
         mean = statistics.fmean(accuracies)
         datasets[dataset] = {
@@ -39,13 +42,14 @@ def run_best(settings: BestSettings, context: BenchContext) -> dict[str, Any]:
     return {"recipe": recipe, "datasets": datasets}
 
 
-def _seed_run(recipe: str, dataset: str, seed: int, settings: BestSettings, context: BenchContext) -> dict[str, Any]:
+def _seed_run(recipe: str, dataset: str, seed: int, settings: BestSettings, context: BenchContext,
+              here: tuple) -> dict[str, Any]:
     from cnnlab.training.run import Run
 
     run_dir = context.out / "best-runs" / f"{dataset}-seed{seed}{'-quick' if settings.limit else ''}"
     label = f"{dataset} seed {seed}"
     child = None
-    if context.rerun or not _finished(run_dir, recipe, dataset, seed):
+    if context.rerun or not _finished(run_dir, recipe, dataset, seed, here):
         context.say("best", f"{label}: cnnlab train --recipe {recipe}")
         arguments = ["train", "--recipe", recipe, "--dataset", dataset, "--seed", str(seed),
                      "--run-dir", str(run_dir), "--overwrite"]
@@ -68,17 +72,16 @@ def _keep_out_of_git(folder: Path) -> None:
         ignore.write_text("# written by cnnlab bench: the runs of the best part (model files) stay out of git\n*\n")
 
 
-def _finished(run_dir: Path, recipe: str, dataset: str, seed: int) -> bool:
-    """A complete run (metrics written) of the same recipe, dataset and seed, trained on this kind of machine
-    (its seconds are reported)."""
+def _finished(run_dir: Path, recipe: str, dataset: str, seed: int, here: tuple) -> bool:
+    """A complete run (metrics written) of the same recipe, dataset and seed, trained on the kind of machine
+    ``here`` (a ``machine_key``): its seconds are reported."""
     from cnnlab.errors import CnnlabError
-    from cnnlab.runtime import machine_info
     from cnnlab.training.run import Run
 
     try:
         run = Run.load(run_dir)
         config = run.config
         same_run = bool(run.metrics) and (config.recipe, config.dataset, config.seed) == (recipe, dataset, seed)
-        return same_run and machine_key(run.manifest.get("machine") or {}) == machine_key(machine_info())
+        return same_run and machine_key(run.manifest.get("machine") or {}) == here
     except CnnlabError:
         return False

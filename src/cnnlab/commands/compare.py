@@ -40,7 +40,7 @@ def run(args) -> int:
     print("\nconfigs differ in: " + "; ".join(differences) if differences else
           "\nconfigs are the same, seed included: any difference comes from the code or the library versions "
           "(manifest.json)")
-    if any(d.startswith("dataset:") for d in differences):
+    if len({config["dataset"] for config in comparison.configs}) > 1:
         note("cnnlab: note: the runs were trained on different datasets; their accuracies do not compare")
     note(f"wrote {html}")
     return 0
