@@ -1,12 +1,13 @@
 # Quick start:  make demo  (set up, train the default model, write its report)   make test  (set up and run the tests)
-# make bench: every performance figure, into bench-results/ and docs/PERFORMANCE.md (35-65 minutes on 2 cores)
+# make test-fast: the unit tier alone.  make bench: benchmarks/bench.py, every performance figure into bench-results/
+# and docs/PERFORMANCE.md (35-65 min on 2 cores)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test test-fast lint bench setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,12 +25,19 @@ demo: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+# the unit tier: no model is trained, no server or browser started
+FAST_TESTS := tests/test_structure.py tests/test_config.py tests/test_cli_startup.py tests/test_normalize.py \
+              tests/test_splits.py tests/test_pipeline.py tests/test_idx.py tests/test_optimizers.py \
+              tests/test_sources.py tests/test_plots.py tests/benchmarks/test_document.py
+test-fast: lint
+	$(BIN)/python -m pytest -q $(FAST_TESTS)
+
 # style: pyflakes and pycodestyle checks, lines up to 120 characters (pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
 
 bench: $(STAMP)
-	$(BIN)/cnnlab bench
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

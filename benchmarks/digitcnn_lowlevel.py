@@ -39,7 +39,7 @@ def bench_lowlevel(data, epochs: int, limit: int | None, seed: int) -> dict:
 
 def bench_keras(data, epochs: int, limit: int | None, seed: int, run_dir: Path) -> dict:
     from cnnlab.config import TrainConfig
-    from cnnlab.training.fit import train
+    from cnnlab.training.train import train
 
     config = TrainConfig.from_recipe("seed", model="digitcnn", val_split=0, epochs=epochs, limit=limit, seed=seed)
     start, cpu_start = time.perf_counter(), time.process_time()

@@ -3,7 +3,7 @@ against the same pipeline with tf.data's autotuning on, alternating epochs in on
 
 Both pipelines give the same batches; only their scheduling differs. On a 2-core CPU the autotuned one ran
 about half of its epochs at a steady ~25.6 ms a step instead of ~14 ms, which is why cnnlab turns it off
-(``cnnlab.data.prep.fixed_pipeline_options``).
+(``cnnlab.data.pipeline.fixed_pipeline_options``).
 
     .venv/bin/python benchmarks/pipeline_autotune.py --images 20000 --epochs 10 [--json]
 """
@@ -40,10 +40,12 @@ def main() -> None:
 def measure(images: int, epochs: int, batch_size: int = 100, steps_per_execution: int = 50) -> dict:
     """Per-step milliseconds of every timed epoch of each pipeline (one warm-up call each first)."""
     from cnnlab.config import TrainConfig
-    from cnnlab.data.prep import Normalizer, make_train_dataset, steps_per_epoch
+    from cnnlab.data.normalize import Normalizer
+    from cnnlab.data.pipeline import make_train_dataset, steps_per_epoch
     from cnnlab.data.sources import load_dataset
     from cnnlab.runtime import precision_policy, seed_everything
-    from cnnlab.training.fit import EpochCounter, compile_model
+    from cnnlab.training.callbacks import EpochCounter
+    from cnnlab.training.train import compile_model
 
     seed_everything(0)
     data = load_dataset("mnist")
@@ -56,12 +58,12 @@ def measure(images: int, epochs: int, batch_size: int = 100, steps_per_execution
     fits = {}
     for name in PIPELINES:
         # one epoch read from a variable, as `cnnlab train` builds it: that read changes how tf.data schedules it
-        dataset = make_train_dataset(x, y, normalizer, batch_size, seed=0, first_epoch=0, last_epoch=1,
-                                     epoch_variable=EpochCounter(0).variable)
+        dataset = make_train_dataset(x, y, batch_size, seed=0, first_epoch=0, last_epoch=1,
+                                     epoch_variable=EpochCounter(0).variable)  # raw pixels: the model normalizes
         if name == "autotuned":
             dataset = dataset.with_options(_autotuned_options())
         with precision_policy("auto"):
-            model = compile_model(config, steps)
+            model = compile_model(config, steps, normalizer)
         model.fit(dataset, steps_per_epoch=steps_per_execution, verbose=0, shuffle=False)  # tracing, outside the clock
         fits[name] = (model, dataset)
     times: dict[str, list[float]] = {name: [] for name in PIPELINES}

@@ -1,7 +1,8 @@
 """Benchmark: prediction latency of a run's model in Keras and in each exported format.
 
-A thin wrapper over the ``latency`` part of ``cnnlab bench`` (``cnnlab.bench.latency``, which says what is timed
-and how) for any run, with a chosen number of threads:
+A thin wrapper over the ``latency`` part of ``benchmarks/bench.py`` (``cnnlab_bench.latency``, which says what is
+timed and how) for any run, with a chosen number of threads (for a user's own machine, ``cnnlab export RUN
+--benchmark`` times the same formats without the parity figures):
 
     python benchmarks/predict_latency.py runs/demo                    # a table
     python benchmarks/predict_latency.py runs/demo --threads 2 --json # one JSON object
@@ -16,15 +17,15 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cnnlab.bench.settings import LATENCY_FORMATS as FORMATS  # noqa: E402
+from cnnlab_bench.settings import LATENCY_FORMATS as FORMATS  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     _limit_tensorflow_threads(args.threads)
-    from cnnlab.bench.latency import measure_formats
-    from cnnlab.bench.machine import describe_machine
-    from cnnlab.training.run import Run
+    from cnnlab_bench.latency import measure_formats
+    from cnnlab_bench.machine import describe_machine
+    from cnnlab.run import Run
 
     run = Run.load(args.run)
     rows = measure_formats(run, args.formats, args.calls, args.batch, args.repeats, threads=args.threads,

@@ -1,6 +1,6 @@
 """Training speed of DigitCNN under the tutorial's recipe: the TF1-style graph baseline, plain Keras ``fit`` on
 numpy arrays and cnnlab's ``train``, alternating in one process. A thin wrapper over the ``tutorial`` part of
-``cnnlab bench`` (``cnnlab.bench.tutorial``), for trying other sizes without touching the bench's results.
+``benchmarks/bench.py`` (``cnnlab_bench.tutorial``), for trying other sizes without touching the bench's results.
 
     .venv/bin/python benchmarks/training_speed.py --images 20000 --epochs 1 --rounds 2 [--json]
 """
@@ -25,9 +25,9 @@ def main() -> None:
     args = parser.parse_args()
     import_tensorflow_quietly()
 
-    from cnnlab.bench.context import BenchContext
-    from cnnlab.bench.settings import TutorialSettings
-    from cnnlab.bench.tutorial import run_tutorial
+    from cnnlab_bench.context import BenchContext
+    from cnnlab_bench.settings import TutorialSettings
+    from cnnlab_bench.tutorial import run_tutorial
 
     with tempfile.TemporaryDirectory() as folder:
         context = BenchContext(out=Path(folder), scratch=Path(folder),

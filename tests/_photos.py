@@ -135,8 +135,8 @@ def images_run(tmp_path_factory):
     session's temporary folder, so it is trained once): strong enough that photo predictions mean something."""
     from cnnlab.config import TrainConfig
     from cnnlab.data.sources import load_dataset
-    from cnnlab.training.fit import train
-    from cnnlab.training.run import Run
+    from cnnlab.training.train import train
+    from cnnlab.run import Run
 
     path = tmp_path_factory.getbasetemp() / "images-run"
     if (path / "model.keras").exists():

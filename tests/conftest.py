@@ -37,7 +37,7 @@ def fashion():
 def tiny_run(tmp_path_factory, mnist):
     """A digitcnn run trained for one epoch on 3,000 MNIST images (~10 s): enough for downstream tests."""
     from cnnlab.config import TrainConfig
-    from cnnlab.training.fit import train
+    from cnnlab.training.train import train
 
     config = TrainConfig.from_recipe("default", epochs=1, limit=3000, val_split=500, seed=1)
     return train(config, tmp_path_factory.mktemp("runs") / "tiny", dataset=mnist)

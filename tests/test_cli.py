@@ -37,8 +37,25 @@ def test_models_json(cli):
 def test_commands_that_write_a_directory_share_its_flags(cli, command, dir_flag):
     code, out, _ = cli(command, "--help")
     assert code == 0 and "%%" not in out  # argparse does not %-format a description: no doubled percent shown
-    for flag in (dir_flag, "--resume", "--overwrite", "--data-dir", "--quiet", "--json", "--recipe", "--option"):
+    for flag in (dir_flag, "--resume", "--overwrite", "--data-dir", "--quiet", "--json", "--recipe", "--option",
+                 "--config"):
         assert f"  {flag}" in out, flag
+
+
+def test_train_help_shows_each_config_flag_once_with_its_default_and_choices(cli):
+    from cnnlab.config import config_fields
+
+    code, out, _ = cli("train", "--help")
+    assert code == 0
+    flags = [spec for spec in config_fields() if spec.option.flag]
+    for spec in flags:
+        assert out.count(f"\n  --{spec.label} ") == 1, spec.label  # each option's own line in the help
+    help_text = " ".join(out.split())  # argparse wraps lines
+    assert help_text.count("default: ") == len(flags)
+    assert "--lr-schedule {constant,onecycle,cosine}" in help_text and "default: onecycle" in help_text
+    assert "--dropout X probability of dropping a hidden unit (in [0, 1); default: the model's own)" in help_text
+    assert "--augment-flip YES/NO" in help_text and "default: no" in help_text
+    assert "--model-options" not in out and "--option KEY=VALUE" in out  # model options have their own flag
 
 
 def test_data_list_and_verify(cli):
@@ -100,6 +117,44 @@ def test_bad_options_get_one_line_and_a_non_zero_exit(cli, args, fragments):
     _assert_one_line_error(code, out, err, *fragments)
 
 
+def test_train_re_runs_a_saved_config_with_the_flags_given_on_top(cli, tmp_path):
+    from cnnlab.config import TrainConfig
+    from cnnlab.run import Run
+
+    saved = TrainConfig.from_recipe("default", epochs=3, limit=600, batch_size=50, seed=4,
+                                    model_options={"conv_1_channels": 4, "conv_2_channels": 8, "dense_units": 32})
+    path = tmp_path / "config.json"
+    path.write_text(saved.to_json())  # written by hand, as a user would edit one
+    code, out, err = cli("train", "--config", str(path), "--epochs", "1", "--option", "dense_units=16",
+                         "--run-dir", str(tmp_path / "run"), "--quiet", "--json")
+    assert code == 0, err
+    expected = saved.replace(epochs=1, model_options={**saved.model_options, "dense_units": 16})
+    assert Run.load(tmp_path / "run").config == expected and json.loads(out)["epochs"] == 1
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (None, "does not exist"),
+    ("{bad", "is not valid JSON"),
+    ('"a string"', "holds no config"),
+    ('{"epochs": 0}', "config.json: epochs 0 is out of range"),
+])
+def test_a_bad_config_file_is_one_line_that_names_it(cli, tmp_path, text, fragment):
+    path = tmp_path / "config.json"
+    if text is not None:
+        path.write_text(text)
+    for command in (["train"], ["repeat"], ["search", "--grid", "dropout=0,0.5"]):
+        code, out, err = cli(*command, "--config", str(path))
+        _assert_one_line_error(code, out, err, str(path), fragment)
+        assert code == 2
+
+
+def test_config_and_recipe_together_and_config_with_resume_are_refused(cli, tmp_path):
+    code, out, err = cli("train", "--config", str(tmp_path / "c.json"), "--recipe", "fast")
+    _assert_one_line_error(code, out, err, "--config and --recipe")
+    code, out, err = cli("train", "--config", str(tmp_path / "c.json"), "--resume", "--run-dir", str(tmp_path))
+    _assert_one_line_error(code, out, err, "--resume continues with the run's own config.json")
+
+
 def test_bad_run_directories(cli, tmp_path):
     code, out, err = cli("evaluate", str(tmp_path))
     _assert_one_line_error(code, out, err, "not a run directory")
@@ -118,7 +173,7 @@ def test_a_damaged_run_file_is_named_once(cli, tiny_run, tmp_path, damage, fragm
     run = tmp_path / "run"
     shutil.copytree(tiny_run.path, run)
     (run / "normalizer.json").write_text(damage)
-    code, out, err = cli("evaluate", str(run))
+    code, out, err = cli("train", "--run-dir", str(run), "--resume")  # resuming rebuilds the model from it
     _assert_one_line_error(code, out, err, fragment)
     assert err.count(str(run / "normalizer.json")) == 1, err  # the path once, not twice
 
@@ -144,7 +199,7 @@ def test_running_out_of_memory_while_training_is_one_line(cli, tmp_path, monkeyp
     """Memory that runs out during fit (a huge batch of a wide model), not while building: the CLI's last line."""
     import tensorflow as tf
 
-    import cnnlab.training.fit as fit
+    import cnnlab.training.train as fit
 
     def exhausted(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[60000,28,28,512]")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
-from cnnlab.config import TrainConfig, list_recipes
+import cnnlab.config
+from cnnlab.config import TrainConfig, config_differences, config_fields, list_recipes, option, recipe_defaults
 from cnnlab.errors import ConfigError
 
 
@@ -70,3 +74,125 @@ def test_fast_and_best_recipes_bring_their_own_networks_unless_one_is_given():
     other = TrainConfig.from_recipe("best", model="digitcnn")
     assert other.model == "digitcnn" and other.model_options == {} and other.epochs == mnist.epochs
     assert TrainConfig.from_recipe("fast", epochs=1).epochs == 1  # explicit options still win
+
+
+# -------------------------------------------------------------------- one declaration a field
+
+
+def test_every_field_is_declared_with_help_and_a_default_of_its_own_type():
+    for spec in config_fields():
+        assert spec.option.help, spec.name
+        spec.check(spec.default)  # each default is allowed by its own declaration
+        assert spec.optional == (spec.default is None), spec.name  # None is allowed exactly where it is the default
+    kinds = {spec.name: (spec.kind, spec.optional) for spec in config_fields()}
+    assert kinds["dropout"] == (float, True) and kinds["limit"] == (int, True)
+    assert kinds["augment_flip"] == (bool, False) and kinds["model_options"] == (dict, False)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": True}, "epochs must be a whole number, got True"),  # a bool is no count
+    ({"augment_flip": 1}, "augment-flip must be true or false, got 1"),  # nor is a count a switch
+    ({"learning_rate": 0}, r"learning-rate 0 is out of range: use a number > 0"),  # an open end
+    ({"augment_shift": 9}, r"augment-shift 9 is out of range: use a number of pixels in \[0, 8\]"),
+    ({"augment_rotate": 45.5}, r"augment-rotate 45.5 is out of range: use a number of degrees in \[0, 45\]"),
+    ({"warmup_fraction": 1.0}, r"warmup-fraction 1.0 is out of range: use a number in \[0, 1\)"),
+    ({"dropout": float("nan")}, "dropout must be a finite number, got nan"),
+    ({"limit": 2.0}, "limit must be a whole number, got 2.0"),
+    ({"val_mode": 3}, "val-mode must be text, got 3"),
+    ({"model_options": [1]}, "model-options must be a mapping of option names to values, got \\[1\\]"),
+])
+def test_replace_and_the_constructor_validate_like_from_recipe(changes, message):
+    config = TrainConfig()
+    with pytest.raises(ConfigError, match=message):
+        config.replace(**changes)
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(config, **changes)
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict({**config.to_dict(), **changes})
+
+
+@pytest.mark.parametrize("changes", [
+    {"dropout": None}, {"limit": None}, {"dropout": 0}, {"warmup_fraction": 0.0}, {"augment_shift": 8},
+    {"augment_rotate": 45}, {"learning_rate": 1e-9}, {"val_split": 0}, {"augment_flip": True},
+])
+def test_the_ends_of_each_range_and_unset_optional_fields_are_allowed(changes):
+    assert TrainConfig().replace(**changes)
+
+
+def test_a_config_is_validated_once_per_construction(monkeypatch):
+    checks = []
+    real = cnnlab.config._check_dataset_and_model
+    monkeypatch.setattr(cnnlab.config, "_check_dataset_and_model", lambda c: checks.append(c) or real(c))
+    config = TrainConfig.from_recipe("default", epochs=2)
+    assert len(checks) == 1
+    config.replace(seed=3)
+    TrainConfig.from_dict(config.to_dict())
+    assert len(checks) == 3
+
+
+def test_option_refuses_two_ends_on_one_side():
+    with pytest.raises(ValueError, match="at most one lower end"):
+        option(0.0, "a fraction", low=0, above=0)
+
+
+def test_the_defaults_shown_in_help_are_those_the_default_recipe_gives():
+    assert recipe_defaults() == TrainConfig.from_recipe("default").to_dict()
+
+
+# -------------------------------------------------------------------- differences
+
+
+def test_config_differences_of_plain_dicts():
+    a, b = {"epochs": 10, "seed": 0, "dropout": 0.0}, {"epochs": 3, "seed": 0, "dropout": 0}
+    assert config_differences(a, b) == ["epochs: 10 -> 3"]  # 0 and 0.0 are the same value
+    assert config_differences(a, {"seed": 0}) == ["epochs: 10 -> None", "dropout: 0.0 -> None"]
+    assert config_differences({"m": "x"}, {"m": "y"}, {"m": "x"}, separator=" / ", show=str) == ["m: x / y / x"]
+    assert config_differences(a, dict(a)) == []
+
+
+# -------------------------------------------------------------------- from a file
+
+
+def _saved(tmp_path, **changes):
+    config = TrainConfig.from_recipe("default", model="layerscnn", model_options={"dense_units": 64}, limit=3000,
+                                     **changes)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    return config, path
+
+
+def test_a_saved_config_comes_back_with_the_options_given_on_top(tmp_path):
+    config, path = _saved(tmp_path)
+    assert TrainConfig.from_file(path) == config
+    assert TrainConfig.from_file(tmp_path) == config  # the run directory stands for its config.json
+    again = TrainConfig.from_file(path, epochs=1, dropout=None, model_options={"conv_1_channels": 8})
+    assert again == config.replace(epochs=1, model_options={"dense_units": 64, "conv_1_channels": 8})
+    other = TrainConfig.from_file(path, model="digitcnn")
+    assert other.model == "digitcnn" and other.model_options == {}  # the options belonged to layerscnn
+    smaller = TrainConfig.from_file(path, limit=500)
+    assert smaller.limit == 500 and smaller.val_split == 50  # as a --limit run from a recipe
+    assert TrainConfig.from_file(path, limit=500, val_split=10).val_split == 10
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "does not exist"),
+    ("{bad", "is not valid JSON"),
+    ("[1, 2]", "holds no config"),
+    ('{"dropout": 1.5}', r"config.json: dropout 1.5 is out of range: use a probability in \[0, 1\)"),
+    ('{"colour": "red"}', "config.json: unknown config option"),
+])
+def test_a_bad_config_file_is_refused_naming_it(tmp_path, text, message):
+    path = tmp_path / "config.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        TrainConfig.from_file(path)
+    assert str(path) in str(caught.value)
+
+
+def test_an_override_is_checked_in_its_own_name(tmp_path):
+    _, path = _saved(tmp_path)
+    with pytest.raises(ConfigError, match="^epochs 0 is out of range"):
+        TrainConfig.from_file(path, epochs=0)
+    with pytest.raises(ConfigError, match="unknown config option"):
+        TrainConfig.from_file(path, colour="red")

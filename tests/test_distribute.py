@@ -95,7 +95,7 @@ WORKER = textwrap.dedent('''
     import json, os, sys
     import keras, numpy as np
     from cnnlab.config import TrainConfig
-    from cnnlab.training.fit import train
+    from cnnlab.training.train import train
 
     out, run_dir, resume, crash_after = sys.argv[1], sys.argv[2], sys.argv[3] == "resume", int(sys.argv[4])
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]

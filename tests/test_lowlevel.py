@@ -11,7 +11,7 @@ from cnnlab.errors import CnnlabError, ConfigError, DataError, RunError
 @pytest.fixture(scope="module")
 def standardized(mnist):
     """MNIST standardized with the statistics of all 60,000 training images (the tutorial's recipe)."""
-    from cnnlab.data.prep import Normalizer
+    from cnnlab.data.normalize import Normalizer
 
     norm = Normalizer.fit("standardize", mnist.x_train)
     return norm, norm.apply(mnist.x_train), norm.apply(mnist.x_test)
@@ -28,7 +28,7 @@ def _small_cnn(**options):
 def test_digitcnn_is_in_the_public_api_with_its_helpers():
     import cnnlab
 
-    assert cnnlab.DigitCNN.__module__ == "cnnlab.models.lowlevel"
+    assert cnnlab.DigitCNN.__module__ == "cnnlab.tutorial.digitcnn"
     assert callable(cnnlab.load_mnist) and callable(cnnlab.batch_generator)
 
 

@@ -1,4 +1,4 @@
-"""The fused Adam/AdamW: Keras's own arithmetic in one kernel per variable, and checkpoints that load back."""
+"""The fused Adam/AdamW: Keras's own arithmetic in one kernel per variable, saved as Keras's own classes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnnlab.training.optimizers import FusedAdam, FusedAdamW
+from cnnlab.training.optimizers import fuse_updates, fused_adam
 
 SHAPES = [(5, 5, 1, 8), (64, 32), (10,)]
+
+
+def _fused_adam(**options):
+    return fuse_updates(keras.optimizers.Adam(**options))
+
+
+def _fused_adamw(**options):
+    return fuse_updates(keras.optimizers.AdamW(**options))
 
 
 def _train(optimizer_class, steps: int = 6, **options) -> list[np.ndarray]:
@@ -25,8 +33,8 @@ def _train(optimizer_class, steps: int = 6, **options) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize(("fused", "plain", "options"), [
-    (FusedAdam, keras.optimizers.Adam, {}),
-    (FusedAdamW, keras.optimizers.AdamW, {"weight_decay": 0.05}),
+    (_fused_adam, keras.optimizers.Adam, {}),
+    (_fused_adamw, keras.optimizers.AdamW, {"weight_decay": 0.05}),
 ])
 def test_fused_update_equals_keras(fused, plain, options):
     ours, theirs = _train(fused, **options), _train(plain, **options)
@@ -37,17 +45,17 @@ def test_fused_update_equals_keras(fused, plain, options):
 
 
 def test_amsgrad_takes_the_keras_update():
-    for a, b in zip(_train(FusedAdam, amsgrad=True), _train(keras.optimizers.Adam, amsgrad=True)):
+    for a, b in zip(_train(_fused_adam, amsgrad=True), _train(keras.optimizers.Adam, amsgrad=True)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def test_compiled_model_with_fused_adam_saves_and_loads(tmp_path):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    model.compile(FusedAdamW(learning_rate=1e-3, weight_decay=0.01), loss="mse")
+    model.compile(fused_adam(1e-3, weight_decay=0.01), loss="mse")
     model.fit(np.ones((8, 4)), np.zeros((8, 3)), epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", compile=True)
-    assert type(loaded.optimizer) is FusedAdamW
+    assert type(loaded.optimizer) is keras.optimizers.AdamW  # a standard class: plain Keras loads it
     assert loaded.optimizer.get_config()["weight_decay"] == pytest.approx(0.01)
     for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -73,8 +73,7 @@ def test_predictions_match_the_model_and_the_labels(model_run, photo_folder):
     assert mine["true_label"] is None and mine["label"] in range(10) and len(mine["top"]) == 3
     # the same label a direct call gives
     model = model_run.load_model()
-    direct = model.predict(preprocess_image(photo_folder / "mine.png", model_run.normalizer).model_input[None],
-                           verbose=0).argmax()
+    direct = model.predict(preprocess_image(photo_folder / "mine.png").model_input[None], verbose=0).argmax()
     assert mine["label"] == int(direct)
     labelled = [p for p in result["predictions"] if p["true_label"] is not None]
     correct = sum(p["label"] == p["true_label"] for p in labelled)

@@ -28,15 +28,15 @@ def model(model_run):
 def digits(mnist, model_run, model):
     """30 test digits, 3 of each class, that the model gets right as clean MNIST images (so a wrong
     answer on their photos is the preprocessing's fault, not the model's)."""
-    from cnnlab.evaluation import predict_logits
+    from cnnlab.evaluation import Predictor
 
-    right = predict_logits(model, mnist.x_test[:600], model_run.normalizer).argmax(1) == mnist.y_test[:600]
+    right = Predictor(model).logits(mnist.x_test[:600]).argmax(1) == mnist.y_test[:600]
     chosen = [i for c in range(10) for i in np.flatnonzero(right & (mnist.y_test[:600] == c))[:3]]
     return mnist.x_test[chosen], mnist.y_test[chosen]
 
 
 def _predict(model, run, sources, **options) -> np.ndarray:
-    batch = np.stack([preprocess_image(s, run.normalizer, **options).model_input for s in sources])
+    batch = np.stack([preprocess_image(s, **options).model_input for s in sources])
     return np.asarray(model.predict(batch, verbose=0)).argmax(1)
 
 
@@ -47,12 +47,12 @@ def _similar(a: np.ndarray, b: np.ndarray) -> float:
 # -------------------------------------------------------------------- what comes out
 
 
-def test_output_is_mnist_shaped_and_normalized(mnist, model_run):
-    prepared = preprocess_image(mnist.x_test[0].reshape(28, 28), model_run.normalizer)
+def test_output_is_mnist_shaped_raw_pixels(mnist):
+    prepared = preprocess_image(mnist.x_test[0].reshape(28, 28))
     assert prepared.pixels.shape == (28, 28) and prepared.pixels.dtype == np.uint8
     assert prepared.preview.mode == "L" and prepared.preview.size == (28, 28)
-    np.testing.assert_allclose(prepared.model_input, model_run.normalizer.apply(prepared.pixels[None])[0])
-    assert preprocess_image(mnist.x_test[0].reshape(28, 28)).model_input is None
+    assert prepared.model_input.shape == (28, 28, 1) and prepared.model_input.dtype == np.float32
+    np.testing.assert_array_equal(prepared.model_input[..., 0], prepared.pixels)  # the model normalizes itself
 
 
 def test_mnist_digits_come_back_almost_unchanged(mnist):

@@ -11,8 +11,10 @@ from scipy import stats
 
 from cnnlab.config import TrainConfig
 from cnnlab.errors import CnnlabError
-from cnnlab.tuning.repeat import load_group, run_repeat
-from cnnlab.tuning.stats import compare_groups, mean_interval, paired_test, welch_test
+from cnnlab.experiments.groups import load_group
+from cnnlab.experiments.repeat import run_repeat
+from cnnlab.experiments.groups import compare_groups
+from cnnlab.experiments.stats import mean_interval, paired_test, welch_test
 
 SMALL = {"conv_1_channels": 4, "conv_2_channels": 8, "dense_units": 16}
 TINY = ["--model", "layerscnn", *[f"--option={k}={v}" for k, v in SMALL.items()], "--epochs", "1",

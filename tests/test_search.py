@@ -11,7 +11,7 @@ import pytest
 
 from cnnlab.config import TrainConfig
 from cnnlab.errors import ConfigError
-from cnnlab.tuning.search import SearchSpec, fold_indices, parse_grid, run_search
+from cnnlab.experiments.search import SearchSpec, fold_indices, parse_grid, run_search
 
 SMALL = {"conv_1_channels": 4, "conv_2_channels": 8, "dense_units": 16}
 TINY = ["--model", "layerscnn", *[f"--option={k}={v}" for k, v in SMALL.items()], "--epochs", "1",

@@ -22,7 +22,7 @@ def client(tiny_run, loads):
     from fastapi.testclient import TestClient
 
     from cnnlab.serve.app import create_app
-    from cnnlab.training.run import Run
+    from cnnlab.run import Run
 
     original = Run.load_model
 
@@ -79,7 +79,7 @@ def test_predict_answers(client, photo, fmt):
 def test_the_same_image_gives_the_same_answer_as_the_library(client, tiny_run, photo):
     from cnnlab.images.preprocess import preprocess_image
 
-    expected = tiny_run.load_model()(preprocess_image(photo, tiny_run.normalizer).model_input[None]).numpy()
+    expected = tiny_run.load_model()(preprocess_image(photo).model_input[None]).numpy()
     body = _post(client, encode(photo)).json()
     assert body["label"] == int(expected.argmax())
 

@@ -108,7 +108,7 @@ def test_uploading_a_photo_shows_its_prediction(page, mnist, tiny_run, tmp_path)
     photo = photograph(ink_from_mnist(mnist.x_test[0], 150), np.random.default_rng(9), size=(400, 300))
     path = tmp_path / "7_photo.jpg"
     path.write_bytes(encode(photo, "JPEG"))
-    model_input = preprocess_image(path, tiny_run.normalizer).model_input[None]
+    model_input = preprocess_image(path).model_input[None]
     expected = int(tiny_run.load_model()(model_input).numpy().argmax())
     page.click("#clear")
     page.wait_for_function("document.querySelector('#prediction').dataset.label === ''")

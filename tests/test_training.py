@@ -11,10 +11,12 @@ import pytest
 
 from cnnlab.config import TrainConfig
 from cnnlab.errors import RunError
-from cnnlab.data.prep import split_validation
-from cnnlab.evaluation import evaluate, metrics_from_logits, predict_logits
-from cnnlab.training.fit import config_for_resume, train
-from cnnlab.training.run import HISTORY_COLUMNS, Run
+from cnnlab.data.splits import split_validation
+from cnnlab.data.normalize import Normalizer
+from cnnlab.evaluation import Predictor, evaluate, metrics_from_logits
+from cnnlab.run import config_for_resume
+from cnnlab.training.train import train
+from cnnlab.run import HISTORY_COLUMNS, Run
 
 # Small enough to train in seconds, big enough to learn: 1,200 images, a narrow digitcnn.
 # 1,000 training images in batches of 64 = 16 batches an epoch, run 4 per compiled call (6 does not divide 16).
@@ -48,7 +50,7 @@ def test_run_load_gives_back_what_downstream_commands_need(tiny_run, mnist):
     assert run.config.dataset == "mnist" and run.class_names[3] == "3"
     assert run.normalizer.kind == "standardize"
     model = run.load_model()
-    logits = model.predict(run.normalizer.apply(mnist.x_test[:300]), verbose=0)
+    logits = model.predict(mnist.x_test[:300].reshape(-1, 28, 28), verbose=0)  # raw pixels: it normalizes them
     assert (logits.argmax(1) == mnist.y_test[:300]).mean() > 0.8  # one epoch on 2,700 images learns digits
     assert run.summary()["test_accuracy"] == run.metrics["accuracy"]
 
@@ -59,7 +61,7 @@ def test_evaluate_matches_scikit_learn_and_the_stored_metrics(tiny_run, mnist):
     metrics, stored = evaluate(tiny_run), tiny_run.metrics
     assert metrics["accuracy"] == stored["accuracy"] and metrics["loss"] == pytest.approx(stored["loss"])
     assert metrics["confusion_matrix"] == stored["confusion_matrix"]
-    logits = tiny_run.load_model().predict(tiny_run.normalizer.apply(mnist.x_test), verbose=0)
+    logits = tiny_run.load_model().predict(mnist.x_test.reshape(-1, 28, 28), verbose=0)
     predicted = logits.argmax(1)
     assert metrics["confusion_matrix"] == confusion_matrix(mnist.y_test, predicted).tolist()
     assert metrics["accuracy"] == pytest.approx(accuracy_score(mnist.y_test, predicted))
@@ -79,10 +81,10 @@ def test_several_steps_per_call_train_exactly_the_epochs_of_one_step_per_call(tm
 def test_the_training_step_is_traced_once_because_fit_creates_no_variables(label_smoothing):
     import tensorflow as tf
 
-    from cnnlab.training.fit import compile_model
+    from cnnlab.training.train import compile_model
 
     config = TrainConfig.from_recipe("default", model="fastcnn", epochs=1, limit=256, label_smoothing=label_smoothing)
-    model = compile_model(config, steps=2)
+    model = compile_model(config, 2, Normalizer("scale"))
     traces, created = [], []
     step = model.train_step
     model.train_step = lambda data: traces.append(1) or step(data)
@@ -115,7 +117,7 @@ def test_validation_split_evaluation_uses_the_runs_own_split(tiny_run, mnist):
     config = tiny_run.config  # its 500 held-out images, chosen here from the config alone
     *_, x_val, y_val = split_validation(mnist.x_train[:config.limit], mnist.y_train[:config.limit],
                                         config.val_split, config.val_mode, config.seed)
-    logits = predict_logits(tiny_run.load_model(), x_val, tiny_run.normalizer)
+    logits = Predictor(tiny_run.load_model()).logits(x_val)
     assert metrics["accuracy"] == pytest.approx(float((logits.argmax(axis=1) == y_val).mean()))
     # fit's own last validation ran in the training precision (bfloat16 on such CPUs), model.keras is float32
     assert metrics["accuracy"] == pytest.approx(tiny_run.history["val_accuracy"].iloc[-1], abs=2 / 500)

@@ -26,34 +26,38 @@ _API = {
     "load_mnist": "cnnlab.data.idx",
     "load_dataset": "cnnlab.data.sources",
     "Dataset": "cnnlab.data.sources",
-    "Normalizer": "cnnlab.data.prep",
-    "batch_generator": "cnnlab.data.prep",
-    "split_validation": "cnnlab.data.prep",
+    "Normalizer": "cnnlab.data.normalize",
+    "batch_generator": "cnnlab.data.pipeline",
+    "split_validation": "cnnlab.data.splits",
     "create_model": "cnnlab.models.registry",
     "list_models": "cnnlab.models.registry",
     "register_model": "cnnlab.models.registry",
-    "train": "cnnlab.training.fit",
-    "Run": "cnnlab.training.run",
+    "train": "cnnlab.training.train",
+    "Run": "cnnlab.run",
     "evaluate": "cnnlab.evaluation",
+    "Predictor": "cnnlab.evaluation",
     "write_report": "cnnlab.viz.report",
     "compare_runs": "cnnlab.viz.compare",
     "write_comparison": "cnnlab.viz.compare",
     "export_run": "cnnlab.export",
     "load_exported": "cnnlab.export",
-    "DigitCNN": "cnnlab.models.lowlevel",
+    "DigitCNN": "cnnlab.tutorial.digitcnn",
     "preprocess_image": "cnnlab.images.preprocess",
-    "SearchSpec": "cnnlab.tuning.search",
-    "run_search": "cnnlab.tuning.search",
-    "run_repeat": "cnnlab.tuning.repeat",
-    "compare_groups": "cnnlab.tuning.stats",
+    "SearchSpec": "cnnlab.experiments.search",
+    "run_search": "cnnlab.experiments.search",
+    "run_repeat": "cnnlab.experiments.repeat",
+    "compare_groups": "cnnlab.experiments.groups",
 }
 
 __all__ = sorted(_API)
 
 # Modules whose public names work without TensorFlow (Run imports it quietly in load_model); every other one
 # imports it, at once or on first use.
-_WITHOUT_TENSORFLOW = {"cnnlab.errors", "cnnlab.config", "cnnlab.data.idx", "cnnlab.data.sources", "cnnlab.data.prep",
-                       "cnnlab.images.preprocess", "cnnlab.tuning.stats", "cnnlab.training.run", "cnnlab.viz.compare"}
+_WITHOUT_TENSORFLOW = {
+    "cnnlab.errors", "cnnlab.config", "cnnlab.data.idx", "cnnlab.data.sources", "cnnlab.data.normalize",
+    "cnnlab.data.splits", "cnnlab.data.pipeline", "cnnlab.images.preprocess", "cnnlab.experiments.stats",
+    "cnnlab.experiments.groups", "cnnlab.run", "cnnlab.viz.compare",
+}
 
 
 def __getattr__(name: str):

@@ -13,7 +13,7 @@ import sys
 from cnnlab.errors import CnnlabError
 
 COMMANDS = ("data", "models", "train", "evaluate", "report", "compare", "export", "predict", "serve", "search",
-            "repeat", "bench")
+            "repeat")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,15 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    needs_tensorflow = getattr(importlib.import_module(args.handler.__module__), "NEEDS_TENSORFLOW", True)
-    if needs_tensorflow and not args.debug:  # import it now, with its C++ start-up banner hidden
-        from cnnlab.runtime import import_tensorflow_quietly
-
-        import_tensorflow_quietly()
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")  # e.g. retracing notes when one process trains many models
-    try:
+    try:  # a command that needs TensorFlow loads it itself, after checking its arguments (commands/_tensorflow.py)
         return int(args.handler(args) or 0)
     except CnnlabError as err:
         if args.debug:

@@ -1,4 +1,8 @@
-"""Evaluate a trained model: accuracy, loss, per-class precision/recall/F1 and the confusion matrix."""
+"""The one prediction path (raw pixels -> logits and probabilities) and the metrics of a trained model.
+
+Every consumer — evaluate, report, predict, serve, the export checks — runs a model through :class:`Predictor`:
+one traced TensorFlow function, fed 28x28 images with values 0..255 (the model normalizes them itself).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,51 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.data.prep import Normalizer, make_eval_dataset
+from cnnlab.data.normalize import IMAGE_SHAPE
+from cnnlab.data.sources import load_dataset
+from cnnlab.data.splits import training_split
 from cnnlab.errors import ConfigError
 
 SPLITS = ("test", "val")
+BATCH = 1000  # images per forward pass: bounds memory, not results
 
 
-def predict_logits(model, images: np.ndarray, normalizer: Normalizer, batch_size: int = 1000) -> np.ndarray:
-    """Logits ``(N, classes)`` for raw uint8 images ``(N, 784)`` or ``(N, 28, 28[, 1])``."""
-    if len(images) == 0:
-        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    dataset = make_eval_dataset(images, None, normalizer, batch_size)
-    return np.asarray(model.predict(dataset, verbose=0), dtype=np.float32)
+class Predictor:
+    """A model's forward pass, traced once: raw images ``(N, 784)``, ``(N, 28, 28)`` or ``(N, 28, 28, 1)``,
+    uint8 or float with values 0..255, in; float32 logits or probabilities out.
 
+    Example:
+        >>> predictor = Predictor(run.load_model())  # doctest: +SKIP
+        >>> predictor.probabilities(data.x_test[:2]).shape  # doctest: +SKIP
+        (2, 10)
+    """
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+    def __init__(self, model) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        self.num_classes = int(model.output_shape[-1])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32)], autograph=False)
+        def forward(images):
+            logits = tf.cast(model(images, training=False), tf.float32)
+            return logits, tf.nn.softmax(logits, axis=-1)
+
+        self._forward = forward
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        return self._run(images)[0]
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        return self._run(images)[1]
+
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(images, dtype=np.float32).reshape((-1, *IMAGE_SHAPE))
+        if not len(x):
+            empty = np.zeros((0, self.num_classes), np.float32)
+            return empty, empty
+        parts = [self._forward(x[start:start + BATCH]) for start in range(0, len(x), BATCH)]
+        return (np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts]))
 
 
 def metrics_from_logits(logits: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...] | list[str],
@@ -55,8 +86,6 @@ def metrics_from_logits(logits: np.ndarray, labels: np.ndarray, class_names: tup
 
 def split_images(run, split: str, data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The raw images and labels of a run's ``test`` or ``val`` split, rebuilt from its config and seed."""
-    from cnnlab.data.sources import load_dataset
-
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; use test or val")
     config = run.config
@@ -65,8 +94,6 @@ def split_images(run, split: str, data_dir: str | os.PathLike | None = None) -> 
         return data.x_test, data.y_test
     if config.val_split == 0:
         raise ConfigError(f"{run.path} was trained without a validation split (val-split 0); use --split test")
-    from cnnlab.training.fit import training_split
-
     _, _, x_val, y_val = training_split(config, data)
     return x_val, y_val
 
@@ -80,5 +107,5 @@ def evaluate(run, split: str = "test", data_dir: str | os.PathLike | None = None
         0.9931
     """
     images, labels = split_images(run, split, data_dir)
-    logits = predict_logits(run.load_model(), images, run.normalizer)
+    logits = Predictor(run.load_model()).logits(images)
     return metrics_from_logits(logits, labels, run.class_names, split)

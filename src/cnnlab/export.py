@@ -1,7 +1,7 @@
 """Export a run's model as a SavedModel, a TFLite flat buffer (float or int8) or an ONNX graph.
 
-Every exported model takes **raw uint8 images** ``(N, 28, 28)``: the run's normalizer is built into the
-graph, so a caller (TF Serving, a phone, onnxruntime) never needs ``normalizer.json``. Each one returns
+Every exported model takes **raw uint8 images** ``(N, 28, 28)``: the run's model already starts with its
+normalization, so a caller (TF Serving, a phone, onnxruntime) never needs ``normalizer.json``. Each one returns
 ``probabilities`` ``(N, classes)`` float32 and ``class_id`` ``(N,)`` int64.
 
 Each export checks itself before it is put in place: the exported file is loaded back with its own
@@ -33,7 +33,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from cnnlab.data.sources import load_dataset
+from cnnlab.data.splits import limited_training_images
 from cnnlab.errors import CnnlabError, ConfigError, first_line
+from cnnlab.evaluation import Predictor
+from cnnlab.runtime import silenced_stderr
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("int8",)
@@ -77,17 +81,17 @@ def export_run(run, format: str, out: str | os.PathLike | None = None, quantize:
     _check_options(format, quantize)
     target = Path(out) if out is not None else default_export_path(run, format, quantize)
     _check_target(target, format, overwrite)
-    model, normalizer = run.load_model(), run.normalizer
+    model = run.load_model()
     test_images, test_labels, train_images = _parity_and_calibration_images(run, data_dir, quantize)
     started = time.perf_counter()  # conversion, writing and the check; not TensorFlow's import
 
     with _staging(target) as staging:
         try:
-            _write(format, quantize, model, normalizer, staging, train_images)
+            _write(format, quantize, model, staging, train_images)
         except Exception as err:  # a converter's failure is a message, not a traceback
             raise ExportError(f"{format} conversion of {run.path} failed ({type(err).__name__}: {first_line(err)}); "
                               "rerun with --debug for details") from err
-        check = check_parity(load_exported(staging, format), model, normalizer, test_images, test_labels,
+        check = check_parity(load_exported(staging, format), model, test_images, test_labels,
                              quantized=quantize is not None)
     return {
         "run_dir": str(run.path),
@@ -110,22 +114,14 @@ def default_export_path(run, format: str, quantize: str | None = None) -> Path:
     return folder / f"model{suffix}.{'tflite' if format == 'tflite' else 'onnx'}"
 
 
-def serving_function(model, normalizer):
-    """A ``tf.function`` from raw uint8 images ``(N, 28, 28)`` to ``{"probabilities", "class_id"}``.
-
-    The normalizer's constants are NumPy arrays, so they are baked into the graph as constants (a
-    ``tf.constant`` created outside would turn into an extra graph input in ONNX).
-    """
+def serving_function(model):
+    """A ``tf.function`` from raw uint8 images ``(N, 28, 28)`` to ``{"probabilities", "class_id"}``: the run's
+    model (which normalizes its raw-pixel input itself) with a softmax and an argmax."""
     import tensorflow as tf
-
-    scale = normalizer.kind == "scale"
-    mean = None if scale else np.asarray(normalizer.mean, dtype=np.float32).reshape(28, 28, 1)
-    std = np.float32(255.0 if scale else normalizer.std)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.uint8, name=INPUT_NAME)])
     def serve(images):
         x = tf.cast(images, tf.float32)[..., tf.newaxis]
-        x = x / std if mean is None else (x - mean) / std
         logits = tf.cast(model(x, training=False), tf.float32)
         probabilities = tf.nn.softmax(logits, axis=-1)
         return {"probabilities": probabilities, "class_id": tf.argmax(probabilities, axis=-1)}
@@ -156,12 +152,10 @@ def load_exported(path: str | os.PathLike, format: str | None = None, num_thread
         raise ExportError(f"{path}: cannot load it as {format} ({type(err).__name__}); export it again") from None
 
 
-def check_parity(predict: Predict, model, normalizer, images: np.ndarray, labels: np.ndarray,
+def check_parity(predict: Predict, model, images: np.ndarray, labels: np.ndarray,
                  quantized: bool = False) -> dict[str, Any]:
     """Compare an exported model's probabilities with the Keras model's on the same raw images."""
-    from cnnlab.evaluation import predict_logits, softmax
-
-    reference = softmax(predict_logits(model, images, normalizer))
+    reference = Predictor(model).probabilities(images)
     exported = np.asarray(predict(images), dtype=np.float32)
     labels = np.asarray(labels)
     keras_accuracy = float((reference.argmax(axis=1) == labels).mean())
@@ -187,18 +181,18 @@ def check_parity(predict: Predict, model, normalizer, images: np.ndarray, labels
 # ==================================================================== writers
 
 
-def _write(format: str, quantize: str | None, model, normalizer, path: Path, train_images: np.ndarray | None) -> None:
+def _write(format: str, quantize: str | None, model, path: Path, train_images: np.ndarray | None) -> None:
     if format == "savedmodel":
-        _write_savedmodel(model, normalizer, path)
+        _write_savedmodel(model, path)
     elif format == "tflite":
-        path.write_bytes(_tflite_bytes(model, normalizer, train_images if quantize else None))
+        path.write_bytes(_tflite_bytes(model, train_images if quantize else None))
     elif quantize:
-        _write_onnx_int8(_onnx_bytes(model, normalizer), path, train_images)
+        _write_onnx_int8(_onnx_bytes(model), path, train_images)
     else:
-        path.write_bytes(_onnx_bytes(model, normalizer))
+        path.write_bytes(_onnx_bytes(model))
 
 
-def _write_savedmodel(model, normalizer, path: Path) -> None:
+def _write_savedmodel(model, path: Path) -> None:
     """A SavedModel with the ``serve`` tag and a ``serving_default`` signature (what TF Serving loads).
 
     Keras's ExportArchive saves the variables the endpoint reads as plain TF variables (a bare ``tf.Module``
@@ -208,13 +202,13 @@ def _write_savedmodel(model, normalizer, path: Path) -> None:
     import keras
 
     archive = keras.export.ExportArchive()  # it tracks the variables the endpoint uses, once each
-    serve = serving_function(model, normalizer)
+    serve = serving_function(model)
     archive.add_endpoint(SIGNATURE, serve.python_function, input_signature=serve.input_signature)
     with _quiet():
         archive.write_out(str(path), verbose=False)
 
 
-def _tflite_bytes(model, normalizer, calibration: np.ndarray | None) -> bytes:
+def _tflite_bytes(model, calibration: np.ndarray | None) -> bytes:
     """Convert through a SavedModel. With calibration images: full-integer int8 (weights and activations),
     keeping uint8 raw pixels in and float32 probabilities out, so callers feed the same input either way."""
     import tempfile
@@ -223,7 +217,7 @@ def _tflite_bytes(model, normalizer, calibration: np.ndarray | None) -> bytes:
 
     with tempfile.TemporaryDirectory(prefix="cnnlab-export-") as scratch:
         saved = Path(scratch) / "savedmodel"
-        _write_savedmodel(model, normalizer, saved)
+        _write_savedmodel(model, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SIGNATURE])
         if calibration is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -240,12 +234,12 @@ def _representative(images: np.ndarray) -> Callable[[], Iterator[dict[str, np.nd
     return batches
 
 
-def _onnx_bytes(model, normalizer) -> bytes:
+def _onnx_bytes(model) -> bytes:
     """tf2onnx traces the same serving function (``from_keras`` does not handle Keras 3 models)."""
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     import tf2onnx
 
-    serve = serving_function(model, normalizer)
+    serve = serving_function(model)
     with _quiet():
         proto, _ = tf2onnx.convert.from_function(serve, input_signature=serve.input_signature, opset=ONNX_OPSET,
                                                  output_path=None)
@@ -403,14 +397,10 @@ def _is_export(path: Path, format: str) -> bool:
 
 def _parity_and_calibration_images(run, data_dir, quantize: str | None):
     """The first 1,000 test images and labels; for int8, a seeded sample of the run's training images."""
-    from cnnlab.data.sources import load_dataset
-
     data = load_dataset(run.config.dataset, data_dir)
     test_images, test_labels = data.x_test[:PARITY_IMAGES], data.y_test[:PARITY_IMAGES]
     if quantize is None:
         return test_images, test_labels, None
-    from cnnlab.training.fit import limited_training_images
-
     train, _ = limited_training_images(run.config, data)
     rng = np.random.default_rng(run.config.seed)
     picks = np.sort(rng.choice(len(train), size=min(CALIBRATION_IMAGES, len(train)), replace=False))
@@ -464,13 +454,9 @@ def _quiet() -> Iterator[None]:
     logger = logging.getLogger("tensorflow")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as devnull, warnings.catch_warnings():
+        with silenced_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            os.dup2(devnull.fileno(), 2)
             yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
         logger.setLevel(level)

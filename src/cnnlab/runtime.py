@@ -13,18 +13,26 @@ from typing import Iterator
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ info/warning banner
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its start-up banner (written by C++ straight to stderr) hidden."""
-    if "tensorflow" in sys.modules:
-        return
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null within the block: C++ code (TensorFlow, the converters) writes there
+    directly, past Python's ``sys.stderr``."""
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up banner (written by C++ straight to stderr) hidden."""
+    if "tensorflow" in sys.modules:
+        return
+    with silenced_stderr():
+        import tensorflow  # noqa: F401
 
 
 def seed_everything(seed: int) -> None:

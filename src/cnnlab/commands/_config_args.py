@@ -1,12 +1,14 @@
-"""The flags shared by ``train``, ``repeat`` and ``search``: the training config's, and those of the directory
-they write (resume, overwrite, data, output). One definition each."""
+"""The flags shared by ``train``, ``repeat`` and ``search``: the training config's, generated from its field
+metadata (one flag a field), and those of the directory they write (resume, overwrite, data, output)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Iterable
 
+from cnnlab.config import ConfigField, TrainConfig, config_fields, recipe_defaults
 from cnnlab.errors import ConfigError
+
 
 def yes_no(text: str) -> bool:
     """argparse type for a boolean option: yes/no, true/false, 1/0."""
@@ -20,54 +22,58 @@ def yes_no(text: str) -> bool:
 
 yes_no.__name__ = "yes/no"  # argparse names the type in its one-line error
 
-
-# CLI flag -> TrainConfig field, for the options that map one to one (all default to None = not given).
-CONFIG_FLAGS: dict[str, type] = {
-    "dataset": str, "model": str, "epochs": int, "batch_size": int, "learning_rate": float,
-    "dropout": float, "val_split": int, "val_mode": str, "limit": int, "seed": int,
-    "lr_schedule": str, "label_smoothing": float, "weight_decay": float, "augment_shift": int,
-    "augment_rotate": float, "augment_flip": yes_no,
-    "normalization": str, "precision": str, "steps_per_execution": int, "distribute": str,
-}
-HELP = {
-    "dataset": "mnist (default) or fashion-mnist",
-    "model": "a registered network (see 'cnnlab models'); default digitcnn",
-    "epochs": "passes over the training images",
-    "batch_size": "images per optimizer step (per replica with --distribute)",
-    "learning_rate": "Adam step size (peak of the schedule)",
-    "dropout": "probability of dropping a hidden unit, in [0, 1)",
-    "val_split": "images held out for validation; 0 trains on everything",
-    "val_mode": "last (the tutorial's last N) or random (seeded)",
-    "limit": "train on the first N training images (quick checks)",
-    "seed": "random seed; the same seed gives the same history",
-    "lr_schedule": "constant, onecycle or cosine",
-    "label_smoothing": "cross-entropy label smoothing in [0, 1)",
-    "weight_decay": "AdamW weight decay (0 = Adam)",
-    "augment_shift": "random translation of training images, in pixels",
-    "augment_rotate": "random rotation of training images, in degrees either way",
-    "augment_flip": "yes: mirror half the training images left-right (for clothes, not digits)",
-    "normalization": "standardize (per-pixel mean, global std) or scale ([0, 1])",
-    "precision": "auto (bfloat16 where the CPU has it natively), float32 or mixed_bfloat16",
-    "steps_per_execution": "optimizer steps per compiled call",
-    "distribute": "none, mirrored (all local GPUs, or the CPU) or multiworker (from TF_CONFIG); "
-                  "batch size and learning rate scale with the replicas",
-}
+_PARSERS = {int: int, float: float, bool: yes_no, str: str}  # field type -> argparse type
+_METAVARS = {int: "N", float: "X", bool: "YES/NO", str: "NAME"}
 
 
-def add_config_arguments(parser, skip: Iterable[str] = (), notes: dict[str, str] | None = None) -> list[str]:
-    """Add ``--recipe``, one flag per config field (except ``skip``) and ``--option``; returns the fields."""
+def add_config_arguments(parser, skip: Iterable[str] = (), notes: dict[str, str] | None = None) -> None:
+    """Add ``--config``, ``--recipe``, one flag per config field (except ``skip``) and ``--option``.
+
+    Every flag defaults to None (= not given), so a recipe or a saved config fills in the rest; ``--help`` shows
+    the default recipe's value. ``notes`` adds a command's own words to a field's help."""
     notes = notes or {}
+    parser.add_argument("--config", metavar="FILE",
+                        help="start from a saved config (RUN/config.json of an earlier run) instead of a recipe; "
+                             "the flags given override its values")
     parser.add_argument("--recipe", default=None, help="default (accurate in minutes), fast (seconds), "
-                        "best (highest accuracy, ~10-15 min) or seed (the tutorial's own)")
-    fields = [f for f in CONFIG_FLAGS if f not in set(skip)]
-    for field in fields:
-        kind = CONFIG_FLAGS[field]
-        parser.add_argument("--" + field.replace("_", "-"), type=kind, default=None,
-                            metavar="YES/NO" if kind is yes_no else kind.__name__.upper(),
-                            help=HELP[field] + notes.get(field, ""))
+                        "best (highest accuracy, ~10-15 min) or seed (the tutorial's own); the defaults shown "
+                        "below are the default recipe's, which this or --config changes")
+    defaults = recipe_defaults()
+    fields = [spec for spec in config_fields() if spec.option.flag and spec.name not in set(skip)]
+    for spec in fields:
+        parser.add_argument("--" + spec.label, dest=spec.name, type=_PARSERS[spec.kind], default=None,
+                            metavar=_metavar(spec), help=_help(spec, defaults[spec.name], notes.get(spec.name, "")))
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a model option, e.g. dense_units=512 (repeatable; see 'cnnlab models --json')")
-    return fields
+    parser.set_defaults(config_fields=tuple(spec.name for spec in fields))
+
+
+def _metavar(spec: ConfigField) -> str:
+    return "{" + ",".join(spec.option.choices) + "}" if spec.option.choices else _METAVARS[spec.kind]
+
+
+def _help(spec: ConfigField, default: Any, note: str) -> str:
+    """``help; note (range; default: value)``, %-escaped for argparse."""
+    if default is None:
+        shown = spec.option.unset
+    elif spec.kind is bool:
+        shown = "yes" if default else "no"
+    else:
+        shown = default
+    details = [text for text in (spec.range_text(), f"default: {shown}") if text]
+    return f"{spec.option.help}{note} ({'; '.join(details)})".replace("%", "%%")
+
+
+def config_from_args(args) -> TrainConfig:
+    """The config the flags describe: ``--config FILE`` or ``--recipe`` (default: the default recipe), with the
+    config flags given on top. Validated, and no TensorFlow needed."""
+    explicit = explicit_overrides(args)
+    if args.config is None:
+        return TrainConfig.from_recipe(args.recipe or "default", **explicit)
+    if args.recipe is not None:
+        raise ConfigError("--config and --recipe both give every setting; use one of them (the other flags "
+                          "override single values)")
+    return TrainConfig.from_file(args.config, **explicit)
 
 
 def add_output_arguments(parser, dir_flag: str, thing: str, default_dir: str, resume_help: str,
@@ -82,9 +88,9 @@ def add_output_arguments(parser, dir_flag: str, thing: str, default_dir: str, re
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
 
 
-def explicit_overrides(args, fields: Iterable[str]) -> dict[str, Any]:
+def explicit_overrides(args) -> dict[str, Any]:
     """The config values the user gave (None = not given), with ``--option`` pairs as ``model_options``."""
-    explicit = {field: getattr(args, field) for field in fields}
+    explicit = {name: getattr(args, name) for name in args.config_fields}
     if args.option:
         explicit["model_options"] = parse_options(args.option)
     return explicit

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from cnnlab.tuning.repeat import is_repeat_group
+    from cnnlab.experiments.groups import is_repeat_group
     from cnnlab.viz.compare import RESULT_COLUMNS, compare_runs, format_value, write_comparison
 
     if len(args.runs) == 2 and all(is_repeat_group(path) for path in args.runs):
@@ -52,7 +52,7 @@ def _compare_groups(args) -> int:
     from pathlib import Path
 
     from cnnlab.commands._output import percent
-    from cnnlab.tuning.stats import compare_groups
+    from cnnlab.experiments.groups import compare_groups
 
     result = compare_groups(*args.runs)
     out = Path(args.out)

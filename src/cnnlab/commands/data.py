@@ -5,8 +5,6 @@ from __future__ import annotations
 from cnnlab.commands._output import print_json, print_table
 from cnnlab.errors import DataError
 
-NEEDS_TENSORFLOW = False  # finding and verifying files is plain Python: skip TensorFlow's start-up
-
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("data", help="list, verify and fetch datasets")

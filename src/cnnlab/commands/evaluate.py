@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import percent, print_json, print_table
+from cnnlab.commands._tensorflow import load_tensorflow
 
 
 def add_parser(subparsers) -> None:
@@ -17,9 +18,10 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from cnnlab.evaluation import evaluate
-    from cnnlab.training.run import Run
+    from cnnlab.run import Run
 
-    run_ = Run.load(args.run)
+    run_ = Run.load(args.run)  # a wrong path is refused before TensorFlow loads
+    load_tensorflow(args.debug)
     metrics = evaluate(run_, args.split, args.data_dir)
     run_.write_json("metrics.json" if args.split == "test" else "metrics_val.json", metrics)
     if args.json:

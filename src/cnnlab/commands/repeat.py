@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from cnnlab.commands._config_args import add_config_arguments, add_output_arguments, config_from_args
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._config_args import (CONFIG_FLAGS, add_config_arguments, add_output_arguments,
-                                          explicit_overrides)
+from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.errors import ConfigError
 
 
 def add_parser(subparsers) -> None:
@@ -16,25 +17,26 @@ def add_parser(subparsers) -> None:
                     "deviation and 95 % t-interval of test accuracy. Compare two groups with "
                     "'cnnlab compare A B' (Welch's t-test).")
     parser.add_argument("--seeds", type=int, default=5, metavar="N", help="how many seeds (default 5)")
-    add_config_arguments(parser, notes={"seed": "; the first of the N seeds (default 0)"})
+    add_config_arguments(parser, notes={"seed": "; the first of the N seeds"})
     add_output_arguments(parser, "--out", "group", "runs/repeat-<dataset>-<model>-<time>",
                          "continue the group in --out")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    from cnnlab.config import TrainConfig
-    from cnnlab.tuning.repeat import run_repeat
+    if args.seeds < 2:
+        raise ConfigError(f"--seeds {args.seeds} is out of range: a repeat group needs at least 2 seeds")
+    config = config_from_args(args)  # a bad value is refused before TensorFlow loads
+    load_tensorflow(args.debug)
+    from cnnlab.experiments.repeat import run_repeat
 
-    explicit = explicit_overrides(args, CONFIG_FLAGS)
-    config = TrainConfig.from_recipe(args.recipe or "default", **explicit)
     seeds = list(range(config.seed, config.seed + args.seeds))
     out = args.out or f"runs/repeat-{config.dataset}-{config.model}-{config.recipe}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
     def callbacks_for(seed: int) -> list:
         if args.quiet:
             return []
-        from cnnlab.progress import TrainingProgress
+        from cnnlab.training.progress import TrainingProgress
 
         note(f"seed {seed} ({seeds.index(seed) + 1} of {len(seeds)}) into {out}/seed-{seed}")
         return [TrainingProgress()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import note, percent, print_json
+from cnnlab.commands._tensorflow import load_tensorflow
 
 
 def add_parser(subparsers) -> None:
@@ -20,10 +21,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from cnnlab.training.run import Run
+    from cnnlab.run import Run
     from cnnlab.viz.report import write_report
 
-    result = write_report(Run.load(args.run), args.out, args.image_index, args.data_dir)
+    run_ = Run.load(args.run)  # a wrong path is refused before TensorFlow loads
+    load_tensorflow(args.debug)
+    result = write_report(run_, args.out, args.image_index, args.data_dir)
     if args.json:
         print_json({"run_dir": args.run, "report": str(result.html), "figures": [str(p) for p in result.pngs],
                     "test_accuracy": result.metrics["accuracy"], "test_loss": result.metrics["loss"],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from cnnlab.commands._config_args import add_config_arguments, add_output_arguments, config_from_args
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._config_args import (CONFIG_FLAGS, add_config_arguments, add_output_arguments,
-                                          explicit_overrides)
+from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.errors import ConfigError
 
 # The search makes its own folds, so the validation-split options of 'train' do not apply; --limit is the subset.
 _NOT_SEARCH_FLAGS = ("val_split", "val_mode", "limit")
@@ -18,7 +19,8 @@ def add_parser(subparsers) -> None:
         "search", help="grid search with stratified k-fold cross-validation",
         description="Train every combination of the grid on K stratified folds of the training images (the "
                     "test set is never used) and rank them by mean validation accuracy. A killed search "
-                    "continues with --resume, skipping finished folds.")
+                    "continues with --resume, skipping finished folds. A --config file's validation split and "
+                    "limit do not apply: the search makes its own folds, of --limit images.")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                         help="a config option or model option and its values (repeatable), e.g. "
                              "--grid learning_rate=1e-3,3e-3 --grid dropout=0,0.5")
@@ -35,14 +37,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from cnnlab.config import TrainConfig
-    from cnnlab.errors import ConfigError
-    from cnnlab.tuning.search import SearchSpec, parse_grid, run_search
-
-    explicit = explicit_overrides(args, [f for f in CONFIG_FLAGS if f not in _NOT_SEARCH_FLAGS])
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"limit {args.limit} is out of range: use a number of images >= 1")
-    base = TrainConfig.from_recipe(args.recipe or "default", **explicit)
+    if args.folds < 2:
+        raise ConfigError(f"folds {args.folds} is out of range: use a whole number >= 2")
+    base = config_from_args(args)  # a bad value is refused before TensorFlow loads
+    load_tensorflow(args.debug)
+    from cnnlab.experiments.search import SearchSpec, parse_grid, run_search  # imports the trainer, and TensorFlow
+
     spec = SearchSpec(base, parse_grid(args.grid), args.folds, args.limit)  # run_search validates it, once
     out = args.out or f"runs/search-{base.dataset}-{base.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 from cnnlab.commands._output import note
+from cnnlab.commands._tensorflow import load_tensorflow
 
 
 def add_parser(subparsers) -> None:
@@ -23,6 +24,7 @@ def run(args) -> int:
 
     from cnnlab.serve.app import create_app
 
+    load_tensorflow(args.debug)
     app = create_app(args.run)  # loads the model once, before the first request
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from cnnlab.commands._config_args import (CONFIG_FLAGS, add_config_arguments, add_output_arguments,
+from cnnlab.commands._config_args import (add_config_arguments, add_output_arguments, config_from_args,
                                           explicit_overrides)
 from cnnlab.commands._output import note, percent, print_json, print_table
+from cnnlab.commands._tensorflow import load_tensorflow
 from cnnlab.errors import ConfigError
+from cnnlab.run import config_for_resume, default_run_dir
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train a model into a run directory",
-                                   description="Train a model into a run directory and evaluate it on the test set.")
+                                   description="Train a model into a run directory and evaluate it on the test set. "
+                                               "Re-run a saved config with --config RUN/config.json.")
     add_config_arguments(parser)
     add_output_arguments(parser, "--run-dir", "run", "runs/<name>-<time>",
                          "continue the run in --run-dir where it stopped")
@@ -17,22 +21,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from cnnlab.config import TrainConfig
-    from cnnlab.training.fit import config_for_resume, default_run_dir, train
-
-    explicit = explicit_overrides(args, CONFIG_FLAGS)
-    if args.resume:
-        if not args.run_dir:
-            raise ConfigError("--resume needs --run-dir: the run to continue")
-        if args.recipe is not None:
-            explicit["recipe"] = args.recipe
-        config = config_for_resume(args.run_dir, **explicit)
+    # a bad value is refused before TensorFlow loads
+    if args.resume:  # the stored config; options given again must equal it
+        _check_resume_flags(args)
+        config = config_for_resume(args.run_dir, **explicit_overrides(args), recipe=args.recipe)
     else:
-        config = TrainConfig.from_recipe(args.recipe or "default", **explicit)
+        config = config_from_args(args)
     run_dir = args.run_dir or default_run_dir(config)
+    load_tensorflow(args.debug)
+    from cnnlab.training.train import train
+
     callbacks = []
     if not args.quiet:
-        from cnnlab.progress import TrainingProgress
+        from cnnlab.training.progress import TrainingProgress
 
         epochs = f"{config.epochs} epoch" + ("" if config.epochs == 1 else "s")
         callbacks.append(TrainingProgress(header=f"training {config.model} on {config.dataset} ({config.recipe} "
@@ -55,3 +56,11 @@ def run(args) -> int:
                       f"{output['images_per_second'] or 0:,.0f}")],
                     ["run", "epochs", "val acc", "test acc", "wall", "images/s"])
     return 0
+
+
+
+def _check_resume_flags(args) -> None:
+    if not args.run_dir:
+        raise ConfigError("--resume needs --run-dir: the run to continue")
+    if args.config is not None:
+        raise ConfigError("--resume continues with the run's own config.json; leave out --config")

@@ -1,6 +1,6 @@
 """Predict files and folders of images with a trained run.
 
-The run tells everything: the model, its normalizer, the class names and the dataset, which picks the
+The run tells everything: the model (which takes raw pixels), the class names and the dataset, which picks the
 preprocessing style (``digits`` for MNIST, ``fashion`` for Fashion-MNIST). A file whose name starts with a
 digit carries its true label (``7_anything.png``, the tutorials' convention).
 
@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from cnnlab.errors import DataError
+from cnnlab.evaluation import Predictor
 from cnnlab.images.preprocess import ImageError, PreparedImage, preprocess_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm")
@@ -66,25 +67,22 @@ def predict_paths(run, paths: Iterable[str | os.PathLike], top: int = 3, model=N
     an image that could not be used (unreadable or blank). ``accuracy`` is over the labelled images, refused
     ones counting as wrong.
     """
-    from cnnlab.evaluation import softmax
-
     files = collect_images(paths)
-    model = model if model is not None else run.load_model()
-    normalizer, names, style = run.normalizer, run.class_names, style_for(run)
+    predictor = Predictor(model if model is not None else run.load_model())
+    names, style = run.class_names, style_for(run)
     top = max(1, min(top, len(names)))
     prepared: dict[int, PreparedImage] = {}
     errors: dict[int, str] = {}
     for i, path in enumerate(files):
         try:
-            prepared[i] = preprocess_image(path, normalizer, style=style)
+            prepared[i] = preprocess_image(path, style=style)
         except ImageError as err:  # named by its file, as the error of a single upload need not be
             errors[i] = str(err) if str(path) in str(err) else f"{path}: {err}"
     probabilities = {}
     if prepared:
         order = sorted(prepared)
         batch = np.stack([prepared[i].model_input for i in order])
-        logits = np.asarray(model.predict(batch, batch_size=256, verbose=0), dtype=np.float32)
-        probabilities = dict(zip(order, softmax(logits)))
+        probabilities = dict(zip(order, predictor.probabilities(batch)))
     predictions = [_record(path, probabilities.get(i), errors.get(i), names, top) for i, path in enumerate(files)]
     known = [p for p in predictions if p["true_label"] is not None]  # a refused image counts as wrong
     accuracy = float(np.mean([p["label"] == p["true_label"] for p in known])) if known else None

@@ -12,7 +12,7 @@ The pipeline (``style="digits"``)::
 px and centres it by its bounding box, with no stroke thickening: that is how Fashion-MNIST was made.
 
 Example:
-    >>> prepared = preprocess_image("photos/7_kitchen.jpg", run.normalizer)  # doctest: +SKIP
+    >>> prepared = preprocess_image("photos/7_kitchen.jpg")  # doctest: +SKIP
     >>> prepared.pixels.shape, prepared.model_input.shape
     ((28, 28), (28, 28, 1))
 """
@@ -48,30 +48,32 @@ class ImageError(DataError):
     """An input that is not an image cnnlab can use (unreadable, too large)."""
 
 
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than cnnlab decodes (a limit, or Pillow's guard against decompression bombs)."""
+
+
 class BlankImageError(ImageError):
     """The image has no ink: it is blank or uniform, so any prediction would be a guess."""
 
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """What the model sees: ``pixels`` (28x28 uint8, white ink on black), ``model_input`` (normalized
-    float32 (28, 28, 1) or None without a normalizer) and ``preview`` (the pixels as a PIL 'L' image)."""
+    """What the model sees: ``pixels`` (28x28 uint8, white ink on black), ``model_input`` (the same pixels as
+    the model takes them: float32 (28, 28, 1), values 0..255) and ``preview`` (the pixels as a PIL 'L' image)."""
 
     pixels: np.ndarray
-    model_input: np.ndarray | None
+    model_input: np.ndarray
     preview: Image.Image
     inverted: bool  # the source was dark ink on light paper
     bbox: tuple[int, int, int, int]  # (left, top, right, bottom) of the ink in source pixels
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def preprocess_image(source: Any, normalizer=None, *, style: str = "digits",
-                     max_side: int | None = None) -> PreparedImage:
+def preprocess_image(source: Any, *, style: str = "digits", max_side: int | None = None) -> PreparedImage:
     """Turn a photo or drawing into an MNIST-style 28x28 image (and the model's input).
 
     Args:
         source: a path, the file's bytes, a PIL image or a numpy array (2-D grey, or H x W x 3/4).
-        normalizer: the run's ``Normalizer``; when given, ``model_input`` is filled in.
         style: ``"digits"`` (MNIST) or ``"fashion"`` (Fashion-MNIST: bounding-box centring, no thickening).
         max_side: refuse images wider or taller than this, checked before the pixels are decoded.
 
@@ -89,7 +91,7 @@ def preprocess_image(source: Any, normalizer=None, *, style: str = "digits",
     else:
         pixels, box = _fashion(ink, noise)
     left, top, right, bottom = (int(round(v / scale)) for v in box)
-    model_input = None if normalizer is None else normalizer.apply(pixels[None])[0]
+    model_input = pixels.astype(np.float32)[..., np.newaxis]  # raw pixels: the model normalizes them itself
     return PreparedImage(pixels, model_input, Image.fromarray(pixels, "L"), inverted, (left, top, right, bottom),
                          {"style": style, "noise": float(noise)})
 
@@ -120,7 +122,8 @@ def load_image(source: Any, max_side: int | None = None) -> Image.Image:
     if width < 1 or height < 1:
         raise ImageError("the image has no pixels")
     if max_side is not None and max(width, height) > max_side:
-        raise ImageError(f"the image is {width}x{height}; the limit is {max_side}x{max_side} pixels, scale it down")
+        raise ImageTooLargeError(f"the image is {width}x{height}; the limit is {max_side}x{max_side} pixels, "
+                                 "scale it down")
     try:
         image.seek(0)  # GIF, TIFF: the first frame
     except (AttributeError, EOFError):
@@ -131,7 +134,8 @@ def load_image(source: Any, max_side: int | None = None) -> Image.Image:
             image.load()
             return ImageOps.exif_transpose(image) or image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"the image is {width}x{height} pixels, too many to decode safely; scale it down") from None
+        raise ImageTooLargeError(f"the image is {width}x{height} pixels, too many to decode safely; "
+                                 "scale it down") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"the image data is damaged ({err}); re-save it as PNG or JPEG") from None
 
@@ -144,7 +148,7 @@ def _open(fp, name: str) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image Pillow can read; use PNG, JPEG, BMP or GIF") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name} has too many pixels to decode safely; scale it down") from None
+        raise ImageTooLargeError(f"{name} has too many pixels to decode safely; scale it down") from None
 
 
 def _from_array(array: np.ndarray) -> Image.Image:

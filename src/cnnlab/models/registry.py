@@ -1,18 +1,28 @@
 """The model registry: architectures are small functions registered by name.
 
+The registry is a leaf: it imports nothing of the networks. Each module of networks registers its functions
+when ``cnnlab.models`` (this package's ``__init__``) imports it, so importing anything from ``cnnlab.models``
+makes every built-in network available.
+
 ``create_model(name, **options)`` builds one (unknown names and options are refused with a clear message);
-``list_models()`` describes each with its parameter count and multiply-accumulates per image.
+``list_models()`` describes each with its parameter count and multiply-accumulates per image. The built-in
+networks' sizes come from ``sizes.json`` (written by ``python -m cnnlab.models.sizes``, checked by a test), so
+listing them needs no TensorFlow; a network registered elsewhere is built once to be measured.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from cnnlab.errors import ConfigError
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
+SIZES_FILE = Path(__file__).with_name("sizes.json")  # the built-in networks' sizes at their default options
 
 
 @dataclass(frozen=True)
@@ -89,20 +99,48 @@ def _option_rule(key: str, default: Any, value: Any) -> str | None:
 
 
 def list_models() -> list[ModelInfo]:
-    """Every registered model with its default size (builds each once)."""
-    _ensure_zoo_loaded()
+    """Every registered model with its size at the default options: a built-in network's from ``sizes.json``
+    (no TensorFlow needed), any other's by building it once.
+
+    Example:
+        >>> {m.name: m.params for m in list_models()}["digitcnn"]
+        1111946
+    """
+    shipped = {name: shipped_sizes()[name] for name in builtin_model_names() if name in shipped_sizes()}
     infos = []
     for name, fn in _REGISTRY.items():
-        model = fn()
+        size = shipped.get(name) or measure_size(name)
         doc = (inspect.getdoc(fn) or "").splitlines()
-        infos.append(ModelInfo(name, doc[0] if doc else "", model.count_params(), count_macs(model),
-                               model_options(name)))
+        infos.append(ModelInfo(name, doc[0] if doc else "", size["params"], size["macs"], model_options(name)))
     return infos
 
 
 def model_names() -> list[str]:
-    _ensure_zoo_loaded()
     return list(_REGISTRY)
+
+
+def builtin_model_names() -> list[str]:
+    """The networks cnnlab itself registers (those ``sizes.json`` describes)."""
+    return [name for name, fn in _REGISTRY.items() if fn.__module__.startswith("cnnlab.")]
+
+
+def measure_size(name: str) -> dict[str, int]:
+    """``{"params": ..., "macs": ...}`` of a registered model at its default options, by building it."""
+    from cnnlab.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    model = _lookup(name)()
+    return {"params": int(model.count_params()), "macs": count_macs(model)}
+
+
+@functools.cache
+def shipped_sizes() -> dict[str, dict[str, int]]:
+    """The sizes in ``sizes.json``: model name -> ``{"params": ..., "macs": ...}`` (empty if the file is missing,
+    so every model is then built instead)."""
+    try:
+        return json.loads(SIZES_FILE.read_text())["models"]
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def count_macs(model) -> int:
@@ -133,11 +171,7 @@ def _flat_layers(model):
 
 
 def _lookup(name: str) -> Callable[..., Any]:
-    _ensure_zoo_loaded()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
-
-def _ensure_zoo_loaded() -> None:
-    import cnnlab.models.zoo  # noqa: F401  (registers the built-in models on import)

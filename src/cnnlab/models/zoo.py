@@ -1,5 +1,10 @@
 """The built-in networks. Each is a registered function returning an uncompiled ``keras.Model`` that maps
-a normalized ``(28, 28, 1)`` image to 10 logits (softmax is applied by the loss and by ``predict``).
+a normalized ``(28, 28, 1)`` image to 10 logits (softmax is applied by the loss and by the prediction path).
+The trainer puts the run's normalization in front (``cnnlab.training.train.build_model``), so a saved model
+takes raw pixels.
+
+This module needs no TensorFlow to import (each function imports Keras when it builds), so configs are
+checked against the functions' signatures before TensorFlow is loaded.
 
 Layer names follow the tutorials (``conv_1``, ``fc_3``, ...) so weights can be compared across versions.
 The output layer always computes in float32, so mixed-precision training keeps its loss in float32.
@@ -7,7 +12,7 @@ The output layer always computes in float32, so mixed-precision training keeps i
 
 from __future__ import annotations
 
-from cnnlab.data.prep import IMAGE_SHAPE
+from cnnlab.data.normalize import IMAGE_SHAPE
 from cnnlab.models.registry import register_model
 
 NUM_CLASSES = 10
@@ -74,10 +79,10 @@ def layerscnn(conv_1_channels: int = 16, conv_2_channels: int = 36, kernel_size:
 
 def _conv_bn(keras, filters: int, kernel: int, padding: str, name: str) -> list:
     """Convolution without bias, (fused) batch normalization, ReLU."""
-    from cnnlab.models.layers import FusedBatchNorm
+    from cnnlab.models.layers import fused_batch_norm
 
     return [keras.layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=name),
-            FusedBatchNorm(name=f"{name}_bn"), keras.layers.ReLU(name=f"{name}_relu")]
+            fused_batch_norm(f"{name}_bn"), keras.layers.ReLU(name=f"{name}_relu")]
 
 
 @register_model

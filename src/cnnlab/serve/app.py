@@ -25,33 +25,28 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from cnnlab.evaluation import Predictor
 from cnnlab.images.predict import style_for
-from cnnlab.images.preprocess import BlankImageError, ImageError, preprocess_image
+from cnnlab.images.preprocess import BlankImageError, ImageError, ImageTooLargeError, preprocess_image
 
 MAX_BYTES = 5 * 1024 * 1024  # the largest upload accepted
 MAX_SIDE = 4096  # the widest or tallest image accepted, in pixels
 STATIC = Path(__file__).parent / "static"
 
 
-class Predictor:
-    """The run's model and normalizer, loaded once; turns image bytes into a prediction."""
+class ImagePredictor:
+    """The run's model, loaded once; turns image bytes into a prediction."""
 
     def __init__(self, run) -> None:
-        import tensorflow as tf
-
         self.run = run
-        self.normalizer = run.normalizer
         self.class_names = list(run.class_names)
         self.style = style_for(run)
-        model = run.load_model()
-        # One traced graph for every request: far cheaper than model.predict per call.
-        self._forward = tf.function(lambda x: tf.nn.softmax(model(x, training=False)),
-                                    input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
-        self._forward(np.zeros((1, 28, 28, 1), np.float32))  # trace now, not on the first request
+        self._predictor = Predictor(run.load_model())
+        self._predictor.probabilities(np.zeros((1, 28, 28), np.uint8))  # trace now, not on the first request
 
     def predict(self, data: bytes, max_side: int = MAX_SIDE) -> dict[str, Any]:
-        prepared = preprocess_image(data, self.normalizer, style=self.style, max_side=max_side)
-        probabilities = self._forward(prepared.model_input[None]).numpy()[0]
+        prepared = preprocess_image(data, style=self.style, max_side=max_side)
+        probabilities = self._predictor.probabilities(prepared.model_input[None])[0]
         label = int(np.argmax(probabilities))
         return {
             "label": label,
@@ -65,10 +60,10 @@ class Predictor:
 
 def create_app(run_dir: str | os.PathLike, *, max_bytes: int = MAX_BYTES, max_side: int = MAX_SIDE) -> FastAPI:
     """A FastAPI app serving one run (loads the model now; raises RunError if ``run_dir`` is not a run)."""
-    from cnnlab.training.run import Run
+    from cnnlab.run import Run
 
     run = Run.load(run_dir)
-    predictor = Predictor(run)
+    predictor = ImagePredictor(run)
     summary = run.summary()
     app = FastAPI(title="cnnlab", version="1", description=f"Predictions from the run {run.path}: "
                   f"{summary['model']} on {summary['dataset']}.")
@@ -118,9 +113,10 @@ def create_app(run_dir: str | os.PathLike, *, max_bytes: int = MAX_BYTES, max_si
             return predictor.predict(data, max_side)
         except BlankImageError as err:
             return _error(422, str(err))
+        except ImageTooLargeError as err:
+            return _error(413, str(err))
         except ImageError as err:
-            status = 413 if "limit is" in str(err) or "too many" in str(err) else 400
-            return _error(status, str(err))
+            return _error(400, str(err))
 
     return app
 

@@ -1,4 +1,4 @@
-"""Keras callbacks that keep a run directory current: history, checkpoints (atomic), resume state."""
+"""Keras callbacks that keep a run directory current (history, checkpoints, resume state) and steer the epochs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,26 @@ from typing import Any
 import keras
 
 from cnnlab.fileio import temporary_path
-from cnnlab.training.run import Run
+from cnnlab.run import Run
+
+
+class EpochCounter:
+    """The epoch the training data pipeline serves next, as a TF variable the pipeline reads when an epoch's
+    iteration starts; its callback sets it at each epoch's beginning.
+
+    Keras's ``fit`` then re-iterates a one-epoch dataset every epoch, and its compiled calls of several steps
+    stop at the epoch's end even when the batches of an epoch are no multiple of the steps per call (with one
+    endless dataset and ``steps_per_epoch`` they would run on into the next epoch's batches).
+    """
+
+    def __init__(self, first_epoch: int) -> None:
+        import tensorflow as tf
+
+        self.variable = tf.Variable(first_epoch, dtype=tf.int64, trainable=False, name="data_epoch")
+
+    def callback(self) -> keras.callbacks.Callback:
+        variable = self.variable
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs=None: variable.assign(epoch))
 
 
 def current_learning_rate(optimizer) -> float:

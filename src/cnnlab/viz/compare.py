@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from cnnlab.config import config_differences
 from cnnlab.errors import ConfigError
-from cnnlab.training.run import Run
+from cnnlab.run import Run
 from cnnlab.viz import plots
 from cnnlab.fileio import atomic_write_bytes
 from cnnlab.viz.report import embedded_figure, html_page, png_bytes
@@ -51,7 +52,7 @@ class Comparison:
 
     def differences(self) -> list[str]:
         """The config fields whose values differ between the runs, as ``"key: a / b"`` in the runs' order."""
-        return [f"{k}: " + " / ".join(str(c.get(k)) for c in self.configs) for k in _differing_keys(self.configs)]
+        return config_differences(*self.configs, separator=" / ", show=str)
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict a run: label, path, the shown config fields and the results (for --json and tables)."""

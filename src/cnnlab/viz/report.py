@@ -24,7 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from cnnlab.data.normalize import IMAGE_SHAPE
+from cnnlab.data.sources import load_dataset
+from cnnlab.data.splits import limited_training_images
 from cnnlab.errors import ConfigError
+from cnnlab.evaluation import Predictor, evaluate
 from cnnlab.fileio import atomic_write_bytes
 from cnnlab.viz import plots
 
@@ -71,9 +75,6 @@ def write_report(run, out_dir: str | os.PathLike | None = None, image_index: int
     Returns:
         A ``ReportResult``: the HTML path, the PNG paths, the test metrics shown and the seconds taken.
     """
-    from cnnlab.data.sources import load_dataset
-    from cnnlab.evaluation import evaluate, predict_logits, softmax
-
     start = time.perf_counter()
     data = load_dataset(run.config.dataset, data_dir)
     if not 0 <= image_index < len(data.x_test):
@@ -81,9 +82,9 @@ def write_report(run, out_dir: str | os.PathLike | None = None, image_index: int
     metrics = run.metrics
     if metrics is None or metrics.get("split") != "test":
         metrics = evaluate(run, "test", data_dir)  # the same call as 'cnnlab evaluate'
-        run.write_json("metrics.json", metrics)
+        run.write_metrics(metrics)
     model = run.load_model()
-    probabilities = softmax(predict_logits(model, data.x_test, run.normalizer))
+    probabilities = Predictor(model).probabilities(data.x_test)
     figures = build_figures(run, data, model, probabilities, metrics, image_index)
 
     out = Path(out_dir) if out_dir is not None else run.path / "report"
@@ -117,8 +118,6 @@ def misclassified_order(labels: np.ndarray, probabilities: np.ndarray) -> np.nda
 def build_figures(run, data, model, probabilities: np.ndarray, metrics: dict[str, Any],
                   image_index: int) -> Figures:
     """Every figure of the report, computed from the run, its data and the test-set probabilities."""
-    from cnnlab.training.fit import limited_training_images
-
     names = list(run.class_names)
     history = run.history
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
@@ -139,8 +138,7 @@ def build_figures(run, data, model, probabilities: np.ndarray, metrics: dict[str
     shown = wrong[:MISTAKE_COUNT]
     figures.add("misclassified", "Test results", plots.misclassified_figure(
         data.x_test[shown], y_test[shown], predicted[shown], confidence[shown], names, len(wrong)))
-    _add_convolution_figures(figures, model, data.x_test[image_index], y_test[image_index], names,
-                             run.normalizer, image_index)
+    _add_convolution_figures(figures, model, data.x_test[image_index], y_test[image_index], names, image_index)
     figures.add("calibration", "Calibration", plots.reliability_figure(confidence, predicted == y_test),
                 "Bars: accuracy of the test images whose top probability falls in the bin. "
                 "Bars below the diagonal mean the model is over-confident.")
@@ -156,27 +154,28 @@ def conv_layers(model) -> list:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
-def conv_activations(model, image: np.ndarray, normalizer) -> list[np.ndarray]:
-    """The output ``(h, w, channels)`` of every Conv2D layer for one raw uint8 image."""
+def conv_activations(model, image: np.ndarray) -> list[np.ndarray]:
+    """The output ``(h, w, channels)`` of every Conv2D layer for one raw uint8 image (the model normalizes it)."""
     import keras
 
     layers = conv_layers(model)
     if not layers:
         return []
     probe = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in layers])
-    outputs = probe([normalizer.apply(image[np.newaxis])], training=False)  # a list, as model.inputs is
+    pixels = np.asarray(image, np.float32).reshape((1, *IMAGE_SHAPE))
+    outputs = probe([pixels], training=False)  # a list, as model.inputs is
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return [np.asarray(keras.ops.convert_to_numpy(out))[0] for out in outputs]
 
 
 def _add_convolution_figures(figures: Figures, model, image: np.ndarray, label: int, names: list[str],
-                             normalizer, image_index: int) -> None:
+                             image_index: int) -> None:
     layers = conv_layers(model)
     for layer in layers:
         kernel = np.asarray(layer.get_weights()[0])
         figures.add(f"filters_{layer.name}", "Convolution filters", plots.filters_figure(kernel, layer.name, 0))
     caption = f"test image {image_index}\n(true: {names[label]})"
-    for layer, activation in zip(layers, conv_activations(model, image, normalizer)):
+    for layer, activation in zip(layers, conv_activations(model, image)):
         figures.add(f"outputs_{layer.name}", "Convolution layer outputs",
                     plots.layer_outputs_figure(image, activation, layer.name, caption))
 

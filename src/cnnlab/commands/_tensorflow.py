@@ -1,0 +1,22 @@
+"""Loading TensorFlow for a command: once its arguments were checked, and quietly unless ``--debug``.
+
+The CLI itself never imports TensorFlow, so a mistyped option is refused before TensorFlow's seconds of start-up,
+and the commands that need no TensorFlow (``data``, ``models``, ``compare``) never pay for it.
+"""
+
+from __future__ import annotations
+
+
+def load_tensorflow(debug: bool = False) -> None:
+    """Import TensorFlow with its C++ start-up banner hidden and its Python logger at ERROR (e.g. the retracing
+    notes of a process that trains many models); with ``debug`` both are left as TensorFlow has them."""
+    if debug:
+        import tensorflow  # noqa: F401
+
+        return
+    from cnnlab.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")

@@ -1,0 +1,105 @@
+"""The one normalization: raw 0..255 pixels to model inputs, fitted on training images only.
+
+The same formula, ``x * scale + offset``, runs as NumPy (``Normalizer.apply``, for the low-level tutorial class
+that takes normalized inputs) and as the first layer of every saved model (``Normalizer.layer``), so a saved model takes raw pixels
+and no consumer re-implements it. ``normalizer.json`` in a run is the record of the fitted values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnnlab.errors import ConfigError
+
+IMAGE_SHAPE = (28, 28, 1)
+KINDS = ("standardize", "scale")
+LAYER_NAME = "normalize"
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """How raw uint8 pixels become model inputs.
+
+    ``standardize``: ``(x - per-pixel mean) / one global std``, both fitted on training images only (the
+    tutorial's recipe). ``scale``: ``x / 255``.
+
+    Example:
+        >>> norm = Normalizer.fit("scale", np.zeros((2, 784), np.uint8))
+        >>> float(norm.apply(np.full((1, 784), 255, np.uint8)).max())
+        1.0
+    """
+
+    kind: str
+    mean: np.ndarray | None = None  # (784,) float32, standardize only
+    std: float | None = None  # standardize only
+
+    @classmethod
+    def fit(cls, kind: str, x_train: np.ndarray) -> "Normalizer":
+        """Fit on training images ``(N, 784)`` (or ``(N, 28, 28[, 1])``)."""
+        if kind == "scale":
+            return cls("scale")
+        if kind != "standardize":
+            raise ConfigError(f"unknown normalization {kind!r}; use {' or '.join(KINDS)}")
+        flat = np.asarray(x_train).reshape(len(x_train), -1)
+        if flat.dtype == np.uint8:  # raw pixels: exact integer sums in small chunks, far faster than float64
+            sums = flat.sum(axis=0, dtype=np.uint64)
+            squares = sum(np.square(chunk, dtype=np.uint32).sum(axis=0, dtype=np.uint64)
+                          for chunk in np.array_split(flat, max(1, len(flat) // 8192)))
+            means = sums / len(flat)
+            mean_all = sums.sum() / flat.size
+            std = float(np.sqrt(max(float(squares.sum()) / flat.size - mean_all**2, 0.0)))
+        else:
+            std = float(flat.std(dtype=np.float64))
+            means = flat.mean(axis=0, dtype=np.float64)
+        return cls("standardize", means.astype(np.float32), std if std > 0 else 1.0)
+
+    def scale_and_offset(self) -> tuple[float, np.ndarray]:
+        """The formula as ``x * scale + offset``: a float32 ``scale`` and a ``(28, 28, 1)`` float32 ``offset``."""
+        if self.kind == "scale":
+            return float(np.float32(1 / 255)), np.zeros(IMAGE_SHAPE, np.float32)
+        scale = np.float32(1) / np.float32(self.std)
+        offset = -np.asarray(self.mean, np.float32).reshape(IMAGE_SHAPE) * scale
+        return float(scale), offset.astype(np.float32)
+
+    def apply(self, images: np.ndarray) -> np.ndarray:
+        """Raw 0..255 pixels, ``(N, 784)``, ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> float32 ``(N, 28, 28, 1)``."""
+        scale, offset = self.scale_and_offset()
+        x = np.asarray(images, dtype=np.float32).reshape((-1, *IMAGE_SHAPE))
+        return x * np.float32(scale) + offset
+
+    def layer(self):
+        """The same formula as a standard Keras layer (loadable without cnnlab), computing in float32:
+        ``keras.layers.Rescaling`` with the one scale and the per-pixel offsets.
+
+        The offsets are a NumPy array in the layer's config, so a traced graph holds them as constants (an
+        exporter such as tf2onnx would take a captured tensor for an extra input).
+        """
+        import keras
+
+        scale, offset = self.scale_and_offset()
+        return keras.layers.Rescaling(scale, offset=offset, name=LAYER_NAME, dtype="float32")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "scale":
+            return {"kind": "scale"}
+        return {"kind": self.kind, "std": self.std, "mean": [float(v) for v in self.mean]}
+
+    @classmethod
+    def from_dict(cls, values: Any) -> "Normalizer":
+        """Rebuild a normalizer saved with ``to_dict``; ConfigError for anything else."""
+        if isinstance(values, dict) and values.get("kind") == "scale":
+            return cls("scale")
+        try:
+            mean = np.asarray(values["mean"], dtype=np.float32)
+            std = float(values["std"])
+            valid = values["kind"] == "standardize" and mean.shape == (784,) and np.isfinite(mean).all()
+            valid = valid and np.isfinite(std) and std > 0
+        except (TypeError, KeyError, ValueError, IndexError):
+            valid = False
+        if not valid:
+            raise ConfigError("not a valid normalizer (need kind 'scale', or kind 'standardize' with 784 finite "
+                              "means and a std > 0)")
+        return cls("standardize", mean, std)
