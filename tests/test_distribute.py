@@ -15,7 +15,8 @@ import pytest
 
 from cnnlab.config import TrainConfig
 from cnnlab.errors import ConfigError
-from cnnlab.training.distribute import free_ports, is_chief_task, read_tf_config, scale_for_replicas, tf_config_for
+from _cluster import free_ports, tf_config_for
+from cnnlab.training.distribute import is_chief_task, read_tf_config, scale_for_replicas
 
 SMALL = {"conv_1_channels": 4, "conv_2_channels": 8, "dense_units": 16}
 

@@ -192,3 +192,17 @@ def test_auto_precision_is_recorded_and_the_final_model_is_float32(tiny_run):
     assert resolve_precision("float32") == "float32"
     model = tiny_run.load_model()
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}  # for export and other programs
+
+
+def test_a_run_of_the_old_format_is_refused_with_how_to_train_it_again(tiny_run, tmp_path, cli):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run.path, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "cnnlab_run": 1}))
+    with pytest.raises(RunError, match="older cnnlab .*expects normalized pixels.*--config"):
+        Run.load(old).load_model()
+    code, out, err = cli("evaluate", str(old))
+    assert code == RunError.exit_code and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "cnnlab train --config" in err

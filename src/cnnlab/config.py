@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from cnnlab.errors import ConfigError, first_line
 
+CONFIG_FILE = "config.json"  # a run directory's saved config (cnnlab.run names it too)
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
 NORMALIZATIONS = ("standardize", "scale")
 VAL_MODES = ("last", "random")
@@ -230,7 +231,7 @@ class TrainConfig:
             1
         """
         path = Path(path)
-        path = path / "config.json" if path.is_dir() else path
+        path = path / CONFIG_FILE if path.is_dir() else path
         values = _read_json_object(path)
         try:
             saved = cls.from_dict(values)
@@ -419,14 +420,14 @@ def _fast_recipe(model: str | None, dataset: str) -> dict[str, Any]:
 
 
 _BEST_RECIPES: dict[str, dict[str, Any]] = {
-    # About 10 minutes of a 2-core CPU: a wider fastcnn with (fused) batch norm and dropout, rotations and
-    # shifts, 30 epochs.
+    # A wider fastcnn with (fused) batch norm and dropout, rotations and shifts, 30 epochs (minutes on a laptop CPU;
+    # figures in docs/PERFORMANCE.md).
     "mnist": {
         "model": "fastcnn", "epochs": 30, "batch_size": 128, "learning_rate": 4e-3, "dropout": 0.3,
         "augment_shift": 2, "augment_rotate": 10.0,
         "model_options": {"conv_1_channels": 32, "conv_2_channels": 64, "conv_3_channels": 128, "batch_norm": True},
     },
-    # About 15 minutes: a VGG-style network with batch norm, mirrored and shifted clothes.
+    # A VGG-style network with batch norm, mirrored and shifted clothes.
     "fashion-mnist": {
         "model": "widecnn", "epochs": 20, "batch_size": 128, "learning_rate": 3e-3, "dropout": 0.3,
         "augment_shift": 2, "augment_flip": True,

@@ -24,13 +24,13 @@ from typing import Any
 
 import pandas as pd
 
-from cnnlab.config import TrainConfig
+from cnnlab.config import CONFIG_FILE, TrainConfig
 from cnnlab.data.catalog import DatasetSpec, get_dataset_spec
 from cnnlab.data.normalize import Normalizer
 from cnnlab.errors import CnnlabError, RunError
 from cnnlab.fileio import atomic_write_text, read_checked_csv, write_json
 
-CONFIG = "config.json"
+CONFIG = CONFIG_FILE
 MANIFEST = "manifest.json"
 NORMALIZER = "normalizer.json"
 HISTORY = "history.csv"

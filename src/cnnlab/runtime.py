@@ -123,7 +123,7 @@ def cpu_identity() -> str:
     """Vendor, family, model and stepping, e.g. ``AuthenticAMD family 26 model 2 stepping 1``.
 
     The model name alone does not tell CPU generations apart (a virtual machine may call both Zen 4 and Zen 5
-    just "AMD EPYC", and the second trained DigitCNN 2.2x faster here); these numbers do.
+    just "AMD EPYC" although one trains DigitCNN about twice as fast as the other); these numbers do.
     """
     info = _cpuinfo()
     if "cpu family" not in info:

@@ -6,10 +6,12 @@ import json
 import sys
 from typing import Any, Iterable, Sequence
 
+from cnnlab.fileio import jsonable
+
 
 def print_json(value: Any) -> None:
     """Print exactly one JSON object on stdout (and nothing else should be printed there)."""
-    print(json.dumps(value, indent=2, default=_default))
+    print(json.dumps(jsonable(value), indent=2, default=str))
 
 
 def note(message: str) -> None:
@@ -40,13 +42,3 @@ def _cell(value: Any) -> str:
 
 def _numeric(text: str) -> bool:
     return text.replace(",", "").replace(".", "").replace(" %", "").replace("-", "").isdigit()
-
-
-def _default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

@@ -6,6 +6,8 @@ and the commands that need no TensorFlow (``data``, ``models``, ``compare``) nev
 
 from __future__ import annotations
 
+from cnnlab.run import Run
+
 
 def load_tensorflow(debug: bool = False) -> None:
     """Import TensorFlow with its C++ start-up banner hidden and its Python logger at ERROR (e.g. the retracing
@@ -20,3 +22,10 @@ def load_tensorflow(debug: bool = False) -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+
+
+def open_run(path: str, debug: bool = False) -> Run:
+    """The run at ``path``, then TensorFlow: a wrong path is refused before TensorFlow's start-up."""
+    run = Run.load(path)
+    load_tensorflow(debug)
+    return run

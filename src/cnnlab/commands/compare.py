@@ -48,16 +48,16 @@ def run(args) -> int:
 
 def _compare_groups(args) -> int:
     """Two repeat groups ('cnnlab repeat'): is the difference of mean test accuracy larger than the noise?"""
-    import json
     from pathlib import Path
 
     from cnnlab.commands._output import percent
     from cnnlab.experiments.groups import compare_groups
+    from cnnlab.fileio import write_json
 
     result = compare_groups(*args.runs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "welch.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / "welch.json", result)
     if args.json:
         print_json(result)
         return 0

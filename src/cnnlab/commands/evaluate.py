@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import percent, print_json, print_table
-from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.commands._tensorflow import open_run
+from cnnlab.run import METRICS
 
 
 def add_parser(subparsers) -> None:
@@ -18,12 +19,9 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from cnnlab.evaluation import evaluate
-    from cnnlab.run import Run
-
-    run_ = Run.load(args.run)  # a wrong path is refused before TensorFlow loads
-    load_tensorflow(args.debug)
+    run_ = open_run(args.run, args.debug)
     metrics = evaluate(run_, args.split, args.data_dir)
-    run_.write_json("metrics.json" if args.split == "test" else "metrics_val.json", metrics)
+    run_.write_metrics(metrics, METRICS if args.split == "test" else "metrics_val.json")
     if args.json:
         print_json({"run_dir": str(run_.path), **metrics})
         return 0

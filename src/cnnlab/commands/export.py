@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.commands._tensorflow import open_run
 
 FORMATS = ("savedmodel", "tflite", "onnx")  # the same list as cnnlab.export.FORMATS, without importing TF
 DEFAULT_CALLS = 200  # cnnlab.export_timing.DEFAULT_CALLS, without importing TF
@@ -40,7 +40,6 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from cnnlab.errors import ConfigError
-    from cnnlab.run import Run
 
     if args.benchmark:
         return _benchmark(args)
@@ -49,8 +48,7 @@ def run(args) -> int:
     for flag in ("calls", "threads"):
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag} is for --benchmark; add --benchmark or leave --{flag} out")
-    run_ = Run.load(args.run)  # a wrong path is refused before TensorFlow loads
-    load_tensorflow(args.debug)
+    run_ = open_run(args.run, args.debug)
     from cnnlab.export import export_run
 
     result = export_run(run_, args.format, out=args.out, quantize=args.quantize,
@@ -75,8 +73,6 @@ def run(args) -> int:
 def _benchmark(args) -> int:
     from cnnlab.errors import ConfigError
     from cnnlab.export_timing import time_formats  # imports no TensorFlow until it runs
-    from cnnlab.run import Run
-
     given = [f"--{flag}" for flag in ("format", "quantize", "out") if getattr(args, flag) is not None]
     given += ["--overwrite"] if args.overwrite else []
     if given:
@@ -86,8 +82,7 @@ def _benchmark(args) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} {value} is out of range: use a whole number >= 1")
-    run_ = Run.load(args.run)  # a wrong path is refused before TensorFlow loads
-    load_tensorflow(args.debug)
+    run_ = open_run(args.run, args.debug)
     calls = DEFAULT_CALLS if args.calls is None else args.calls
     timing = time_formats(run_, calls=calls, threads=args.threads, data_dir=args.data_dir,
                           progress=lambda line: note(f"  {line}"))

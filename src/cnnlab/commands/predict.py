@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.commands._tensorflow import open_run
 
 
 def add_parser(subparsers) -> None:
@@ -24,12 +24,10 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from cnnlab.errors import ConfigError, DataError
     from cnnlab.images.predict import predict_paths
-    from cnnlab.run import Run
 
     if args.top < 1:
         raise ConfigError(f"--top {args.top} must be at least 1")
-    run_ = Run.load(args.run)  # a wrong path is refused before TensorFlow loads
-    load_tensorflow(args.debug)
+    run_ = open_run(args.run, args.debug)
     result = predict_paths(run_, args.paths, top=args.top)
     if args.preview_dir:
         _save_previews(result["previews"], Path(args.preview_dir))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import note, percent, print_json
-from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.commands._tensorflow import open_run
 
 
 def add_parser(subparsers) -> None:
@@ -21,11 +21,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from cnnlab.run import Run
     from cnnlab.viz.report import write_report
 
-    run_ = Run.load(args.run)  # a wrong path is refused before TensorFlow loads
-    load_tensorflow(args.debug)
+    run_ = open_run(args.run, args.debug)
     result = write_report(run_, args.out, args.image_index, args.data_dir)
     if args.json:
         print_json({"run_dir": args.run, "report": str(result.html), "figures": [str(p) for p in result.pngs],

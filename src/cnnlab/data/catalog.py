@@ -111,6 +111,3 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     except KeyError:
         raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}") from None
 
-
-def list_datasets() -> list[str]:
-    return list(DATASETS)

@@ -1,8 +1,8 @@
 """The one normalization: raw 0..255 pixels to model inputs, fitted on training images only.
 
 The same formula, ``x * scale + offset``, runs as NumPy (``Normalizer.apply``, for the low-level tutorial class
-that takes normalized inputs) and as the first layer of every saved model (``Normalizer.layer``), so a saved model takes raw pixels
-and no consumer re-implements it. ``normalizer.json`` in a run is the record of the fitted values.
+that takes normalized inputs) and as the first layer of every saved model (``Normalizer.layer``), so a saved
+model takes raw pixels and no consumer re-implements it. ``normalizer.json`` in a run records the fitted values.
 """
 
 from __future__ import annotations

@@ -48,8 +48,7 @@ def as_written(function):
 
     AutoGraph parses and rewrites each Python function that tf.data or ``tf.function`` traces, so that ``if`` and
     ``for`` on tensors become graph control flow. The pipeline's functions have none (their ``if``s test Python
-    settings), so the graph is the same without it, and building the training pipeline takes 0.12–0.28 s
-    instead of 0.32–0.45 s (three alternating runs each, 2-core CPU).
+    settings), so the graph is the same without it, and building the training pipeline is faster.
     """
     import tensorflow as tf
 
@@ -102,8 +101,8 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
         epochs = tf.data.Dataset.range(1).map(as_written(lambda _: tf.cast(epoch_variable.read_value(), tf.int64)))
     # One map, not a parallel one: with op determinism on (training always turns it on) tf.data runs a pipeline
     # that reads a variable, as the epoch's does, synchronously — it would turn a parallel map into this one
-    # (logging a spurious C++ error as it did) and set the prefetch below to zero. Measured on 2 cores: epochs
-    # no slower than with the parallel map and prefetch of a non-deterministic run; the step keeps both cores busy.
+    # (logging a spurious C++ error as it did) and set the prefetch below to zero. Epochs measured no slower than
+    # with the parallel map and prefetch of a non-deterministic run: the training step keeps the cores busy.
     batches = (epochs.flat_map(epoch_batches)
                .map(gather)
                .prefetch(PREFETCH_BATCHES)
@@ -116,9 +115,9 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
 def fixed_pipeline_options():
     """``tf.data`` options with its autotuning off: the pipeline runs with the fixed sizes given to it.
 
-    With autotuning on, on a 2-core CPU, about half of the epochs of a DigitCNN training ran at a steady
-    25.6 ms a step instead of ~14 ms: the step waited for its batches. ``benchmarks/pipeline_autotune.py``
-    alternates the two pipelines' epochs in one process.
+    With autotuning on, about half of the epochs of a DigitCNN training were measured to run far slower: the
+    step waited for its batches (``benchmarks/pipeline_autotune.py`` alternates the two pipelines' epochs in one
+    process; figures in README.md).
     """
     import tensorflow as tf
 

@@ -230,19 +230,6 @@ def run_search(
     return SearchResult(path, spec, results, summary, refit_result)
 
 
-def load_search(path: str | os.PathLike) -> SearchResult:
-    """Open a finished (or partial) search directory."""
-    path = Path(path)
-    spec = _read_spec(path)
-    if spec is None:
-        raise RunError(f"{path} is not a search directory (no search.json); pass one written by 'cnnlab search'")
-    results = read_results(path)
-    refit = None
-    if (path / "refit" / "metrics.json").exists():
-        refit = _refit_summary(path / "refit")
-    return SearchResult(path, spec, results, summarize(results, spec), refit)
-
-
 def read_results(path: Path) -> pd.DataFrame:
     """The finished folds in ``results.csv``; a file edited or damaged by hand is a one-line error."""
     file = path / "results.csv"

@@ -29,7 +29,6 @@ import functools
 import json
 import os
 import shutil
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cnnlab.errors import ConfigError, RunError
+from cnnlab.run import CHECKPOINTS, CONFIG, HISTORY, LATEST, NORMALIZER
 
 _STRATEGIES: dict[str, Any] = {}  # one strategy a process: MultiWorkerMirroredStrategy cannot be made twice
 
@@ -144,25 +144,6 @@ def is_chief_task(task_type: str | None, task_index: int | None, cluster: dict[s
     return task_type == "worker" and not cluster.get("chief") and int(task_index or 0) == 0
 
 
-def tf_config_for(addresses: Sequence[str], index: int) -> str:
-    """The ``TF_CONFIG`` value for worker ``index`` of a cluster of ``addresses`` (``host:port`` each)."""
-    return json.dumps({"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": index}})
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` TCP ports that are free on ``host`` right now (for local multi-worker jobs and tests)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 # -------------------------------------------------------------------- scaling and run directories
 
 
@@ -181,15 +162,15 @@ def writable_run_dir(run_dir: Path, placement: Placement, resume: bool) -> Path:
     """
     if placement.is_chief:
         return run_dir
-    if resume and not (run_dir / "config.json").is_file():
+    if resume and not (run_dir / CONFIG).is_file():
         raise RunError(f"worker {placement.worker_index} cannot read the chief's run {run_dir}; to resume, every "
                        "worker needs the run directory on shared storage")
     private = Path(tempfile.mkdtemp(prefix=f"cnnlab-worker{placement.worker_index}-"))
     if resume:
-        names = ["config.json", "normalizer.json", "history.csv", "checkpoints/latest.json", "checkpoints/best.json"]
-        latest = run_dir / "checkpoints" / "latest.json"
+        names = [CONFIG, NORMALIZER, HISTORY, f"{CHECKPOINTS}/{LATEST}", f"{CHECKPOINTS}/best.json"]
+        latest = run_dir / CHECKPOINTS / LATEST
         if latest.exists():
-            names.append("checkpoints/" + json.loads(latest.read_text())["file"])
+            names.append(f"{CHECKPOINTS}/" + json.loads(latest.read_text())["file"])
         for name in names:
             if (run_dir / name).exists():
                 (private / name).parent.mkdir(parents=True, exist_ok=True)
