@@ -168,7 +168,7 @@ def test_bad_run_directories(cli, tmp_path):
 
 
 @pytest.mark.parametrize("damage, fragment", [("{bad", "is not valid JSON"),
-                                               ('{"kind": "standardize"}', "is not a valid normalizer")])
+                                               ('{"kind": "standardize"}', "not a valid normalizer")])
 def test_a_damaged_run_file_is_named_once(cli, tiny_run, tmp_path, damage, fragment):
     run = tmp_path / "run"
     shutil.copytree(tiny_run.path, run)
