@@ -132,3 +132,24 @@ def test_cli_mistakes_are_one_line(cli, model_run, tmp_path):
     assert code == 3 and err.count("\n") == 1 and f"{blank}: the image has no ink" in err  # which file, too
     code, _, err = cli("predict", str(model_run.path), str(tmp_path), "--top", "0")
     assert code == 2 and "--top" in err
+
+
+def test_files_that_make_pillow_raise_get_an_error_and_the_others_a_prediction(model_run, photo_folder, tmp_path):
+    """Pillow raises ValueError inside Image.open for these (issue 24): each becomes that file's error."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = encode(Image.new("L", (8, 8), 255))
+    bomb = png[:33] + chunk(b"zTXt", b"c\0\0" + zlib.compress(b"\0" * (64 << 20))) + png[33:]
+    bad = {"bomb.png": bomb, "p6.bin": b"P6\n", "p1.pgm": b"P1", "pf.pfm": b"Pf", "ghost.eps": b"%!PS-Adobe-3.0 EPSF"}
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+    result = predict_paths(model_run, [photo_folder / "mine.png", *(tmp_path / name for name in bad)])
+    good, *refused = result["predictions"]
+    assert good["label"] in range(10) and "error" not in good
+    for record in refused:
+        assert record["label"] is None and record["error"].startswith(record["file"]), record
+        assert "\n" not in record["error"] and ("damaged" in record["error"] or "not an image" in record["error"])

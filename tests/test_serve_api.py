@@ -32,7 +32,7 @@ def client(tiny_run, loads):
 
     Run.load_model = counting  # count model loads for the whole module
     try:
-        app = create_app(tiny_run.path)
+        app = create_app(tiny_run.path, allowed_hosts=["testserver"])  # the Host TestClient sends
     finally:
         Run.load_model = original
     with TestClient(app) as test_client:
@@ -53,6 +53,7 @@ def test_health_model_docs_and_page(client, tiny_run):
     info = client.get("/api/model").json()
     assert info["model"] == tiny_run.config.model and info["class_names"] == list("0123456789")
     assert info["max_bytes"] == 5 * 1024 * 1024 and info["max_side"] == 4096
+    assert info["run"] == tiny_run.path.name and client.get("/api/health").json()["run"] == tiny_run.path.name
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     page = client.get("/")
@@ -91,12 +92,18 @@ def test_the_same_image_gives_the_same_answer_as_the_library(client, tiny_run, p
     ("blank", 422, "no ink"),
     ("too-wide", 413, "4096"),
     ("too-big", 413, "5 MB"),
-    ("wrong-field", 422, "'image'"),
+    ("wrong-field", 400, "'image'"),  # was 422; SERVING.md promises 400 for a body without the field (issue 24)
+    ("json-body", 400, "'image'"),
+    ("form-body", 400, "'image'"),
 ])
 def test_bad_inputs_get_a_json_error_and_the_server_keeps_serving(client, photo, case, status, words):
     png = encode(photo)
     if case == "wrong-field":
         response = _post(client, png, name="file")
+    elif case == "json-body":
+        response = client.post("/api/predict", json={"image": "7"})
+    elif case == "form-body":
+        response = client.post("/api/predict", data={"image": "7"})
     else:
         data = {
             "empty": b"",

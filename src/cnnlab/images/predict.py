@@ -78,6 +78,8 @@ def predict_paths(run, paths: Iterable[str | os.PathLike], top: int = 3, model=N
             prepared[i] = preprocess_image(path, style=style)
         except ImageError as err:  # named by its file, as the error of a single upload need not be
             errors[i] = str(err) if str(path) in str(err) else f"{path}: {err}"
+        except MemoryError:  # one huge image must not stop the others
+            errors[i] = f"{path}: the image needs more memory to process than there is; scale it down"
     probabilities = {}
     if prepared:
         order = sorted(prepared)

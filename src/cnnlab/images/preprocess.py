@@ -100,7 +100,12 @@ def preprocess_image(source: Any, *, style: str = "digits", max_side: int | None
 
 
 def load_image(source: Any, max_side: int | None = None) -> Image.Image:
-    """Open ``source`` as a PIL image (first frame, EXIF orientation applied), checking its size first."""
+    """Open ``source`` as a PIL image (first frame, EXIF orientation applied), checking its size first.
+
+    Whatever the bytes are, the answer is an image in a mode ``to_grey`` reads or an ``ImageError``: a file
+    that Pillow's decoders choke on (any exception inside them) is damaged data, and Pillow's own limits
+    (decompression bombs, oversized text chunks) are refusals, not crashes.
+    """
     if isinstance(source, Image.Image):
         image = source
     elif isinstance(source, np.ndarray):
@@ -113,9 +118,14 @@ def load_image(source: Any, max_side: int | None = None) -> Image.Image:
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise ImageError(f"{path}: no such file; pass an image file or a folder of images")
-        if os.path.getsize(path) == 0:
+        try:
+            with open(path, "rb") as file:  # read here, so an unreadable file is named as such, not "damaged"
+                data = file.read()
+        except OSError as err:
+            raise ImageError(f"{path}: cannot read the file ({err.strerror or err}); check its permissions") from None
+        if not data:
             raise ImageError(f"{path}: the file is empty; pass a PNG, JPEG, BMP or GIF image")
-        image = _open(path, path)
+        image = _open(io.BytesIO(data), path)
     else:
         raise ImageError(f"cannot read an image from a {type(source).__name__}; pass a path, bytes, PIL image or array")
     width, height = image.size  # from the header: nothing decoded yet
@@ -124,31 +134,67 @@ def load_image(source: Any, max_side: int | None = None) -> Image.Image:
     if max_side is not None and max(width, height) > max_side:
         raise ImageTooLargeError(f"the image is {width}x{height}; the limit is {max_side}x{max_side} pixels, "
                                  "scale it down")
-    try:
-        image.seek(0)  # GIF, TIFF: the first frame
-    except (AttributeError, EOFError):
-        pass
+    # Checked here as well as by Pillow's warning: warning filters are process-wide and not thread-safe
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+        raise _bomb(width, height)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data" and the like: the pixels decide
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                image.seek(0)  # GIF, TIFF: the first frame
+            except (AttributeError, EOFError):
+                pass
             image.load()
-            return ImageOps.exif_transpose(image) or image
+            image = ImageOps.exif_transpose(image) or image
+            return _readable_mode(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLargeError(f"the image is {width}x{height} pixels, too many to decode safely; "
+        raise _bomb(width, height) from None
+    except MemoryError:
+        raise ImageTooLargeError(f"the image ({width}x{height}) needs more memory to decode than there is; "
                                  "scale it down") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(f"the image data is damaged ({err}); re-save it as PNG or JPEG") from None
+    except Exception as err:  # hostile bytes can make a decoder raise anything: all of it is damaged data
+        raise ImageError(f"the image data is damaged ({_reason(err)}); re-save it as PNG or JPEG") from None
+
+
+# What Pillow may open: the formats cnnlab documents. Others (EPS runs Ghostscript, PSD, FITS, ...) are
+# more decoder code reachable from an upload, for no use.
+FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "TIFF", "WEBP", "PPM")
+READABLE_MODES = ("L", "LA", "RGB", "RGBA", "P", "I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def _open(fp, name: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(fp)
+            return Image.open(fp, formats=FORMATS)
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image Pillow can read; use PNG, JPEG, BMP or GIF") from None
+        raise ImageError(f"{name} is not an image cnnlab reads; use PNG, JPEG, BMP, GIF, TIFF, WebP or PNM") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLargeError(f"{name} has too many pixels to decode safely; scale it down") from None
+    except MemoryError:
+        raise ImageTooLargeError(f"{name} needs more memory to open than there is; scale it down") from None
+    except Exception as err:  # e.g. ValueError for a PNG text chunk past Pillow's limit, or a 2-byte Netpbm header
+        raise ImageError(f"{name} is a damaged image ({_reason(err)}); re-save it as PNG or JPEG") from None
+
+
+def _readable_mode(image: Image.Image) -> Image.Image:
+    """The image in a mode ``to_grey`` reads (CMYK, YCbCr, LAB, 1, ... are converted here, while errors are
+    still decoding errors)."""
+    if image.mode in READABLE_MODES:
+        return image
+    return image.convert("RGBA" if "A" in image.mode else "RGB")
+
+
+def _bomb(width: int, height: int) -> ImageTooLargeError:
+    return ImageTooLargeError(f"the image is {width}x{height} pixels, too many to decode safely; scale it down")
+
+
+def _reason(err: Exception) -> str:
+    """An exception as a short phrase for a one-line message."""
+    text = " ".join(str(err).split())[:120]
+    return text or type(err).__name__
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
