@@ -87,11 +87,12 @@ def test_train_and_evaluate_json(cli, tmp_path):
     assert code == 0 and metrics["accuracy"] == result["test_accuracy"]
     assert len(metrics["per_class"]) == 10 and len(metrics["confusion_matrix"]) == 10
 
-    code, out, err = cli("train", *TINY, "--run-dir", run_dir)
-    _assert_one_line_error(code, out, err, "already holds a run", "--resume", "--overwrite")
+    code, out, err = cli("train", *TINY, "--run-dir", run_dir)  # a finished run: --overwrite would lose its model
+    _assert_one_line_error(code, out, err, "already holds a finished run", "another --run-dir")
+    assert "--overwrite" not in err
     talkative = [arg for arg in TINY if arg != "--quiet"]  # the progress display announces nothing before it
     code, out, err = cli("train", *talkative, "--run-dir", run_dir)
-    _assert_one_line_error(code, out, err, "already holds a run", "--resume", "--overwrite")
+    _assert_one_line_error(code, out, err, "already holds a finished run", "another --run-dir")
     code, out, err = cli("train", "--run-dir", run_dir, "--resume", "--epochs", "5")
     _assert_one_line_error(code, out, err, "--resume with a changed config", "epochs: 1 -> 5")
     code, out, err = cli("train", "--run-dir", run_dir, "--resume", "--quiet", "--json")
@@ -186,7 +187,7 @@ def test_a_damaged_history_is_one_line_for_compare_and_resume(cli, tiny_run, tmp
     for argv in (["compare", str(run), str(tiny_run.path), "--out", str(tmp_path / "cmp")],
                  ["train", "--resume", "--run-dir", str(run)]):
         code, out, err = cli(*argv)
-        _assert_one_line_error(code, out, err, f"{run / 'history.csv'} is damaged", "--overwrite")
+        _assert_one_line_error(code, out, err, f"{run / 'history.csv'} is damaged", "--run-dir NEW_DIR")
 
 
 def test_a_model_too_large_for_memory_is_one_line(cli, tmp_path):

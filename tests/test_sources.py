@@ -186,3 +186,14 @@ def test_an_explicit_data_dir_without_the_files_is_an_error(tmp_path):
     (tmp_path / "partial" / "t10k-images-idx3-ubyte.gz").unlink()
     with pytest.raises(DataError, match="missing t10k-images-idx3-ubyte"):
         load_dataset("mnist", tmp_path / "partial")
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(DataError, match="does not hold the four mnist IDX files .it is a file, not a folder"):
+        load_dataset("mnist", tmp_path / "a-file")
+
+
+def test_data_verify_says_what_a_data_dir_is_when_it_is_no_folder(tmp_path, cli):
+    (tmp_path / "a-file").write_text("not a folder")
+    code, _, err = cli("data", "verify", "mnist", "--data-dir", str(tmp_path / "a-file"))
+    assert code == DataError.exit_code and err.strip().endswith("a-file: it is a file, not a folder")
+    code, _, err = cli("data", "verify", "mnist", "--data-dir", str(tmp_path / "nowhere"))
+    assert code == DataError.exit_code and err.strip().endswith("nowhere: no such folder")

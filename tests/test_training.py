@@ -146,8 +146,11 @@ def test_same_seed_same_history_and_resume_after_a_kill_continues_exactly(tmp_pa
         train(config, tmp_path / "c", dataset=mnist, callbacks=[_KillMidEpoch(epoch=2)])
     interrupted = Run.load(tmp_path / "c")
     assert interrupted.history["epoch"].tolist() == [1, 2] and not (tmp_path / "c" / "model.keras").exists()
+    leftover = tmp_path / "c" / "checkpoints" / ".tmp-99999-epoch-0003.keras"  # what a kill mid-save leaves
+    leftover.write_bytes(b"PK half a zip")
 
     resumed = train(config_for_resume(tmp_path / "c"), tmp_path / "c", resume=True, dataset=mnist).history
+    assert not leftover.exists()  # removed at the start, never taken for a checkpoint
     assert resumed["epoch"].tolist() == [1, 2, 3]  # no gap, no duplicate
     assert resumed[COMPARED].equals(first[COMPARED])  # and exactly where it stopped
     manifest = Run.load(tmp_path / "c").manifest
@@ -156,8 +159,10 @@ def test_same_seed_same_history_and_resume_after_a_kill_continues_exactly(tmp_pa
 
 def test_existing_run_needs_resume_or_overwrite_and_changed_config_is_refused(tiny_run, tmp_path, mnist):
     config = tiny_run.config
-    with pytest.raises(RunError, match="already holds a run; pass --resume .* or --overwrite"):
+    # a finished run: --overwrite would throw its model away, so only a new directory is suggested
+    with pytest.raises(RunError, match="already holds a finished run .*another --run-dir") as caught:
         train(config, tiny_run.path, dataset=mnist)
+    assert "--overwrite" not in str(caught.value)
     with pytest.raises(RunError, match="changed config .*epochs: 1 -> 2"):
         config_for_resume(tiny_run.path, epochs=2)
     with pytest.raises(RunError, match="nothing to resume"):
@@ -206,3 +211,34 @@ def test_a_run_of_the_old_format_is_refused_with_how_to_train_it_again(tiny_run,
     code, out, err = cli("evaluate", str(old))
     assert code == RunError.exit_code and out == "" and len(err.strip().splitlines()) == 1, err
     assert "cnnlab train --config" in err
+
+
+def test_a_run_killed_in_its_first_epoch_is_resumed_or_run_again_without_overwrite(tmp_path, mnist):
+    config = TrainConfig.from_recipe("default", **{**SMALL, "epochs": 1})
+    path = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, path, dataset=mnist, callbacks=[_KillMidEpoch(epoch=0)])
+    assert Run.load(path).never_trained()
+    resumed = train(config_for_resume(path), path, resume=True, dataset=mnist)  # starts again: nothing to keep
+    assert resumed.history["epoch"].tolist() == [1] and resumed.finished
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "again", dataset=mnist, callbacks=[_KillMidEpoch(epoch=0)])
+    (tmp_path / "again" / "normalizer.json").unlink()  # as if killed before it was written
+    (tmp_path / "again" / ".tmp-99999-normalizer.json").write_text('{"kind": "stan')
+    again = train(config, tmp_path / "again", dataset=mnist)  # no --resume, no --overwrite needed
+    assert again.history["epoch"].tolist() == [1] and again.normalizer.kind == "standardize"
+    assert not (tmp_path / "again" / ".tmp-99999-normalizer.json").exists()
+
+
+def test_resume_after_the_commit_point_was_lost_refuses_instead_of_starting_over(tmp_path, mnist):
+    config = TrainConfig.from_recipe("default", **{**SMALL, "epochs": 2})
+    path = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(config, path, dataset=mnist, callbacks=[_KillMidEpoch(epoch=1)])
+    history = (path / "history.csv").read_text()
+    (path / "checkpoints" / "latest.json").unlink()
+    with pytest.raises(RunError, match="latest.json, the commit point, is missing although the run holds .*"
+                                       "1 epoch.s. of history.csv; restore it"):
+        train(config_for_resume(path), path, resume=True, dataset=mnist)
+    assert (path / "history.csv").read_text() == history  # nothing was replaced

@@ -33,20 +33,62 @@ _LABEL_STEMS = ("{prefix}-labels-idx1-ubyte", "{prefix}-labels.idx1-ubyte")
 _KIND_PREFIX = {"train": "train", "test": "t10k", "t10k": "t10k"}
 
 
-def read_idx_bytes(path: str | os.PathLike) -> bytes:
-    """The uncompressed bytes of an IDX file (``.gz`` files are decompressed)."""
+_CHUNK = 1 << 20  # bytes read (or inflated) at a time: the most read beyond a limit before it is noticed
+
+
+def read_idx_bytes(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """The uncompressed bytes of an IDX file (``.gz`` files are decompressed), read a chunk at a time.
+
+    Reading stops, with a ``DataError``, as soon as more bytes arrive than ``limit`` (the size a catalog expects)
+    or than the file's own header declares: a small gzip file that inflates to gigabytes costs no more memory
+    than the file it claims to be.
+    """
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        if path.suffix != ".gz":
+            size = os.stat(path).st_size
+            if limit is not None and size > limit:  # known before reading anything
+                raise DataError(f"{path}: {size:,} bytes, more than the {limit:,} expected; delete it and fetch "
+                                "the dataset again")
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as file:
+            return _read_bounded(file, path, limit)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{path}: corrupt gzip data ({err}); delete it and fetch the dataset again") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def _read_bounded(file, path: Path, limit: int | None) -> bytes:
+    data = bytearray(file.read(4))  # the header first, so that its declared size bounds every later read
+    if len(data) == 4 and data[3]:
+        data += file.read(4 * data[3])
+    declared = _declared_size(data)
+    allowed = declared if limit is None or (declared is not None and declared < limit) else limit
+    while allowed is None or len(data) <= allowed:
+        chunk = file.read(_CHUNK if allowed is None else min(_CHUNK, allowed + 1 - len(data)))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    if allowed == declared:
+        raise DataError(f"{path}: unexpected bytes after the data (more than the {allowed:,} bytes its header "
+                        "declares); delete it and fetch the dataset again")
+    raise DataError(f"{path}: more than the {allowed:,} bytes expected (it is not the catalog's file); delete it "
+                    "and fetch the dataset again")
+
+
+def _declared_size(data: bytearray) -> int | None:
+    """The total size an IDX header declares, once its bytes have arrived (None before, or if it is no header:
+    ``parse_idx`` then says what is wrong)."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES or data[3] == 0:
+        return None
+    header_size = 4 + 4 * data[3]
+    if len(data) < header_size:
+        return None
+    dims = struct.unpack(f">{data[3]}I", bytes(data[4:header_size]))
+    return header_size + int(np.prod(dims, dtype=object)) * _DTYPES[data[2]].itemsize
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:

@@ -89,17 +89,39 @@ class Normalizer:
 
     @classmethod
     def from_dict(cls, values: Any) -> "Normalizer":
-        """Rebuild a normalizer saved with ``to_dict``; ConfigError for anything else."""
-        if isinstance(values, dict) and values.get("kind") == "scale":
+        """Rebuild a normalizer saved with ``to_dict``; ConfigError saying what is wrong for anything else.
+
+        A std of 0 or below, NaN, infinite or not a number would make every input NaN or flip its sign, and the
+        model would answer without an error: each is refused.
+        """
+        problem = _normalizer_problem(values)
+        if problem:
+            raise ConfigError(f"not a valid normalizer ({problem}; need kind 'scale', or kind 'standardize' with "
+                              "784 finite means and a finite std > 0)")
+        if values["kind"] == "scale":
             return cls("scale")
-        try:
-            mean = np.asarray(values["mean"], dtype=np.float32)
-            std = float(values["std"])
-            valid = values["kind"] == "standardize" and mean.shape == (784,) and np.isfinite(mean).all()
-            valid = valid and np.isfinite(std) and std > 0
-        except (TypeError, KeyError, ValueError, IndexError):
-            valid = False
-        if not valid:
-            raise ConfigError("not a valid normalizer (need kind 'scale', or kind 'standardize' with 784 finite "
-                              "means and a std > 0)")
-        return cls("standardize", mean, std)
+        return cls("standardize", np.asarray(values["mean"], dtype=np.float32), float(values["std"]))
+
+
+def _normalizer_problem(values: Any) -> str | None:
+    """What is wrong with a normalizer record, or None."""
+    if not isinstance(values, dict):
+        return f"a JSON {type(values).__name__}, not an object"
+    kind = values.get("kind")
+    if kind not in KINDS:
+        return f"kind {kind!r}" if "kind" in values else "no kind"
+    if kind == "scale":
+        return None
+    std, mean = values.get("std"), values.get("mean")
+    if isinstance(std, bool) or not isinstance(std, (int, float)):
+        return f"std {std!r} is not a number"
+    if not (np.isfinite(std) and std > 0):
+        return f"std {std!r}"
+    if not isinstance(mean, list) or len(mean) != 784:
+        return f"mean is not a list of 784 numbers (a {type(mean).__name__}" + (
+            f" of {len(mean)})" if isinstance(mean, list) else ")")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in mean):
+        return "mean holds a value that is not a finite number"
+    if min(mean) < 0 or max(mean) > 255:  # means of raw 0..255 pixels
+        return "mean holds a value outside 0..255"
+    return None

@@ -24,10 +24,11 @@ import numpy as np
 from cnnlab.data.catalog import DATASETS, PARTS, SPLITS, DatasetSpec, FileSpec, get_dataset_spec
 from cnnlab.data.idx import check_image_label_pair, find_idx_file, idx_bytes, parse_idx, read_idx_bytes
 from cnnlab.errors import DataError
-from cnnlab.fileio import atomic_write_bytes, temporary_path
+from cnnlab.fileio import atomic_write_bytes, commit, temporary_path, what_is_at
 
 DOWNLOAD_TIMEOUT_S = 30.0
 DOWNLOAD_RETRIES = 3
+_GZIP_SLACK = 1 << 16  # bytes: more than gzip's header and block overhead add to the catalog's size
 
 
 @dataclass
@@ -105,7 +106,7 @@ def local_sources(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) 
 
 def _verified_bytes(path: Path, expected: FileSpec) -> tuple[bytes, str]:
     try:
-        data = read_idx_bytes(path)
+        data = read_idx_bytes(path, limit=expected.size)  # a gzip bomb stops at the catalog's size
     except DataError as err:
         raise _Mismatch(str(err)) from None
     digest = hashlib.sha256(data).hexdigest()
@@ -142,7 +143,8 @@ def _load_folder(spec: DatasetSpec, folder: Path) -> tuple[dict[str, np.ndarray]
 
 def _missing_files(spec: DatasetSpec, folder: Path) -> str:
     if not folder.is_dir():
-        return "no such folder"
+        what = what_is_at(folder, "a folder")
+        return "no such folder" if what == "missing" else f"it is {what or 'a file, not a folder'}"
     missing = [spec.file(split, part).name for split in SPLITS for part in PARTS
                if find_idx_file(folder, split, part) is None]
     return "missing " + ", ".join(missing)
@@ -215,8 +217,9 @@ def survey_sources(name: str, data_dir: str | os.PathLike | None = None) -> list
         except _Mismatch as err:
             reports.append(SourceReport(source, str(folder), False, str(err)))
             continue
-        if loaded is None:
-            reports.append(SourceReport(source, str(folder), False, "not there"))
+        if loaded is None:  # the folder the user named gets the details: what is missing, or what is there instead
+            detail = _missing_files(spec, folder) if source == "data-dir" else "not there"
+            reports.append(SourceReport(source, str(folder), False, detail))
         else:
             reports.append(SourceReport(source, str(folder), True, "all 4 files verified"))
     return reports
@@ -290,7 +293,8 @@ def download_verified(url: str, destination: Path, expected: FileSpec, *, timeou
             time.sleep(min(2.0 ** (attempt - 1), 4.0))
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
-                payload = response.read()
+                # gzip never grows data by more than a little: a longer answer is not the file
+                payload = response.read(expected.size + _GZIP_SLACK + 1)
         except urllib.error.HTTPError as err:
             last_error = f"HTTP {err.code}"
             if 400 <= err.code < 500:
@@ -299,6 +303,9 @@ def download_verified(url: str, destination: Path, expected: FileSpec, *, timeou
         except (urllib.error.URLError, TimeoutError, OSError) as err:
             last_error = str(getattr(err, "reason", err))
             continue
+        if len(payload) > expected.size + _GZIP_SLACK:
+            raise DataError(f"{url}: more than {expected.size + _GZIP_SLACK:,} bytes (the mirror serves a "
+                            "different file)")
         temporary = temporary_path(destination)  # keeps ".gz", which decides whether it is decompressed
         temporary.write_bytes(payload)
         try:
@@ -306,6 +313,6 @@ def download_verified(url: str, destination: Path, expected: FileSpec, *, timeou
         except _Mismatch:
             temporary.unlink(missing_ok=True)
             raise DataError(f"{url}: checksum mismatch (the mirror serves a different file)") from None
-        os.replace(temporary, destination)
+        commit(temporary, destination)
         return destination
     raise DataError(f"{url}: {last_error}")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from cnnlab.fileio import temporary_path
-from cnnlab.run import Run
+from cnnlab.fileio import commit, temporary_path
+from cnnlab.run import BEST, BEST_RECORD, CHECKPOINTS, LATEST, Run
 
 
 class EpochCounter:
@@ -62,7 +61,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.num_train_images = num_train_images
         self.rows = list(history)
         self.best = best or {}
-        self.checkpoints = run.path / "checkpoints"
+        self.checkpoints = run.checkpoints_dir
         self.checkpoints.mkdir(exist_ok=True)
         self._epoch_start = self._train_end = 0.0
 
@@ -96,12 +95,12 @@ class RunRecorder(keras.callbacks.Callback):
         save_model_atomically(self.model, self.checkpoints / name)
         score = row["val_accuracy"] if row["val_accuracy"] is not None else row["accuracy"]
         if score is not None and score > self.best.get("score", -math.inf):
-            save_model_atomically(self.model, self.checkpoints / "best.keras")
+            save_model_atomically(self.model, self.checkpoints / BEST)
             self.best = {"epoch": epoch, "score": score,
                          "metric": "val_accuracy" if row["val_accuracy"] is not None else "accuracy"}
-            self.run.write_json("checkpoints/best.json", self.best)
+            self.run.write_json(f"{CHECKPOINTS}/{BEST_RECORD}", self.best)
         self.run.write_history(self.rows)
-        self.run.write_json("checkpoints/latest.json", {"epoch": epoch, "file": name, "best": self.best,
+        self.run.write_json(f"{CHECKPOINTS}/{LATEST}", {"epoch": epoch, "file": name, "best": self.best,
                                                         "seed_generators": seed_generator_states(self.model)})
         for old in self.checkpoints.glob("epoch-*.keras"):
             if old.name != name:
@@ -136,10 +135,15 @@ def _seed_generator_variables(model) -> list:
 
 
 def save_model_atomically(model, path: Path) -> None:
-    """Save a Keras model so no reader ever sees a half-written file."""
+    """Save a Keras model so no reader ever sees a half-written file, and a crash or power cut leaves the old
+    file or the new one (fsync of the file before its rename, of the folder after it)."""
     temporary = temporary_path(path)  # keeps the .keras suffix Keras insists on
-    model.save(temporary)
-    os.replace(temporary, path)
+    try:
+        model.save(temporary)
+        commit(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # an interrupted save would otherwise stay behind, unloadable
+        raise
 
 
 def _float(value) -> float | None:

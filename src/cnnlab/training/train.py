@@ -25,7 +25,7 @@ from cnnlab.data.splits import training_split
 from cnnlab.errors import RunError
 from cnnlab.evaluation import Predictor, metrics_from_logits
 from cnnlab.models import create_model
-from cnnlab.run import RUN_FORMAT, Run, default_run_dir, prepare_run_dir
+from cnnlab.run import CONFIG, RUN_FORMAT, Run, default_run_dir, prepare_output_dir, prepare_run_dir, resumable
 from cnnlab.runtime import library_versions, machine_info, precision_policy, seed_everything
 from cnnlab.training import distribute
 from cnnlab.training.callbacks import (EpochCounter, RunRecorder, StopOnInvalidLoss, restore_seed_generator_states,
@@ -84,6 +84,7 @@ def train(
     """
     placement = distribute.get_placement(config.distribute)  # first: multi-worker needs TF untouched
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    resume = resume and resumable(run_dir)  # a run stopped before its first epoch ended starts again
     session_start = time.time()
     # Everything that can refuse the config (the data, its split, the network) comes before the run directory
     # is touched: a refused command must neither leave an empty directory nor cost an --overwrite'd run.
@@ -104,8 +105,10 @@ def train(
         if not resume:
             run.write_config(config)
             run.write_normalizer(normalizer)
+        with placement.scope():  # a checkpoint that cannot be restored is refused before the manifest changes
+            restored = _restore(run, model) if resume else ([], None, 0)
         manifest = _start_manifest(run, session, data, session_start, resume)
-        _fit(session, run, callbacks, resume)
+        _fit(session, run, callbacks, restored)
     if not placement.is_chief:
         distribute.discard_worker_dir(own_dir, placement)
         return Run(run_dir)  # the chief's run, on storage shared by the workers
@@ -211,8 +214,13 @@ def _loss(config: TrainConfig) -> keras.losses.Loss:
 
 
 def _stored_normalizer(run_dir: Path) -> Normalizer:
-    """A resumed run keeps the normalization it was started with (its model was built with it)."""
-    return prepare_run_dir(run_dir, resume=True, overwrite=False).normalizer
+    """A resumed run keeps the normalization it was started with (its model was built with it); the run is
+    checked whole first, so a damaged file is refused before anything is trained or written. Only read here:
+    every worker of a cluster reads the chief's run, and only the chief prepares it."""
+    prepare_output_dir(run_dir, CONFIG, "run", "--run-dir", resume=True, overwrite=False)  # or "nothing to resume"
+    run = Run.load(run_dir)
+    run.commit_point()  # there, complete, or a refusal that says why
+    return run.normalizer
 
 
 def _datasets(session: _Session, first_epoch: int, epoch_counter: EpochCounter | None):
@@ -238,11 +246,11 @@ def _with_one_hot_labels(images, labels):
 # -------------------------------------------------------------------- fitting
 
 
-def _fit(session: _Session, run: Run, callbacks: Sequence[Any], resume: bool) -> None:
-    """Train the epochs that are left (none when a resumed run had finished them)."""
+def _fit(session: _Session, run: Run, callbacks: Sequence[Any], restored: tuple[list[dict], dict | None, int]) -> None:
+    """Train the epochs that are left after ``restored`` (history, best, epoch; none left when a resumed run had
+    finished them)."""
     placement, model, config = session.placement, session.model, session.config
-    with placement.scope():
-        history, best, first_epoch = _restore(run, model) if resume else ([], None, 0)
+    history, best, first_epoch = restored
     if first_epoch >= config.epochs:
         return
     epoch_counter = None if placement.kind == "multiworker" else EpochCounter(first_epoch)  # outside the scope
@@ -265,13 +273,18 @@ def _fit(session: _Session, run: Run, callbacks: Sequence[Any], resume: bool) ->
 
 def _restore(run: Run, model: keras.Model) -> tuple[list[dict], dict | None, int]:
     """Load weights and optimizer state of the last completed epoch; return (history, best, epoch)."""
-    state = run.latest_state()
+    state = run.commit_point()
     if state is None:
-        return [], None, 0  # killed before the first epoch ended: start over in the same directory
+        return [], None, 0  # not reached: train() starts a run with no completed epoch again
     saved = run.load_model("latest", compile=True)
+    if len(model.weights) != len(saved.weights) or any(
+            a.shape != b.shape for a, b in zip(model.weights, saved.weights)):
+        raise RunError(f"{run.latest_checkpoint()}: the checkpoint's network is not the config's; restore it, or "
+                       "train the run again into a new --run-dir")
     model.set_weights(saved.get_weights())
     if len(model.optimizer.variables) != len(saved.optimizer.variables):
-        raise RunError(f"{run.latest_checkpoint()}: optimizer state does not match the config; use --overwrite")
+        raise RunError(f"{run.latest_checkpoint()}: optimizer state does not match the config; restore it, or "
+                       "train the run again into a new --run-dir")
     for target, source in zip(model.optimizer.variables, saved.optimizer.variables):
         target.assign(source)
     restore_seed_generator_states(model, state.get("seed_generators", []))
