@@ -73,26 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cnnlab.errors import CnnlabError
+    from cnnlab.cli import run_with_one_line_errors
 
     args = build_parser().parse_args(argv)
-    try:
-        return _bench(args)
-    except CnnlabError as err:
-        if args.debug:
-            raise
-        print(f"bench.py: error: {err}", file=sys.stderr)
-        return err.exit_code
-    except OSError as err:  # e.g. --doc in a folder that cannot be written
-        if args.debug:
-            raise
-        print(f"bench.py: error: {err}; check the path, its permissions and the free disk space", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print("bench.py: interrupted; the parts that finished are in their json files", file=sys.stderr)
-        return 130
+    return run_with_one_line_errors("bench.py", lambda: _bench(args), args.debug,
+                                    interrupted="interrupted; the parts that finished are in their json files")
 
 
 def _bench(args) -> int:

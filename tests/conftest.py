@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _in_process import run_main
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -49,11 +50,6 @@ def cli(capsys):
     from cnnlab.cli import main
 
     def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:  # argparse usage errors and --help
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        return run_main(main, capsys, argv)
 
     return run

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Callable
 
 from cnnlab.errors import CnnlabError
 
@@ -39,34 +40,42 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:  # a command that needs TensorFlow loads it itself, after checking its arguments (commands/_tensorflow.py)
-        return int(args.handler(args) or 0)
+    # a command that needs TensorFlow loads it itself, after checking its arguments (commands/_tensorflow.py)
+    return run_with_one_line_errors("cnnlab", lambda: args.handler(args), args.debug)
+
+
+def run_with_one_line_errors(prog: str, action: Callable[[], int | None], debug: bool = False,
+                             interrupted: str = "interrupted") -> int:
+    """Call ``action`` and turn what it raises into one line on stderr (``PROG: error: ...``) and an exit code;
+    with ``debug`` the exception is raised instead. Shared by the ``cnnlab`` command and ``benchmarks/bench.py``."""
+    try:
+        return int(action() or 0)
     except CnnlabError as err:
-        if args.debug:
+        if debug:
             raise
-        print(f"cnnlab: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return err.exit_code
     except BrokenPipeError:  # e.g. piped into `head`: not an error
         sys.stderr.close()
         return 0
     except OSError as err:  # a path that cannot be made, read or written: permissions, a file in the way, full disk
-        if args.debug:
+        if debug:
             raise
-        print(f"cnnlab: error: {_file_system_message(err)}", file=sys.stderr)
+        print(f"{prog}: error: {_file_system_message(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        if args.debug:
+        if debug:
             raise
-        print("cnnlab: interrupted", file=sys.stderr)
+        print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130
     except Exception as err:  # the last line of defence: still one line, and a way to see more
-        if args.debug:
+        if debug:
             raise
         if _out_of_memory(err):
-            print("cnnlab: error: out of memory; use a smaller --batch-size or a smaller model (--option)",
+            print(f"{prog}: error: out of memory; use a smaller --batch-size or a smaller model (--option)",
                   file=sys.stderr)
             return 1
-        print(f"cnnlab: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
+        print(f"{prog}: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
               file=sys.stderr)
         return 1
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _in_process import run_main
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
@@ -28,11 +29,6 @@ def bench_cli(bench_main, capsys):
     """Run ``benchmarks/bench.py ARGV`` in-process: returns (exit code, stdout, stderr)."""
 
     def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = bench_main(list(argv))
-        except SystemExit as exit_:  # argparse usage errors and --help
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        return run_main(bench_main, capsys, argv)
 
     return run
