@@ -37,7 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cnnlab.errors import ConfigError, RunError
-from cnnlab.run import CHECKPOINTS, CONFIG, HISTORY, LATEST, NORMALIZER
+from cnnlab.run import CHECKPOINTS, CONFIG, HISTORY, LATEST, NORMALIZER, Run
 
 _STRATEGIES: dict[str, Any] = {}  # one strategy a process: MultiWorkerMirroredStrategy cannot be made twice
 
@@ -168,9 +168,9 @@ def writable_run_dir(run_dir: Path, placement: Placement, resume: bool) -> Path:
     private = Path(tempfile.mkdtemp(prefix=f"cnnlab-worker{placement.worker_index}-"))
     if resume:
         names = [CONFIG, NORMALIZER, HISTORY, f"{CHECKPOINTS}/{LATEST}", f"{CHECKPOINTS}/best.json"]
-        latest = run_dir / CHECKPOINTS / LATEST
-        if latest.exists():
-            names.append(f"{CHECKPOINTS}/" + json.loads(latest.read_text())["file"])
+        checkpoint = Run(run_dir).latest_checkpoint()  # the commit point, checked: a damaged one is one line
+        if checkpoint is not None:
+            names.append(f"{CHECKPOINTS}/{checkpoint.name}")
         for name in names:
             if (run_dir / name).exists():
                 (private / name).parent.mkdir(parents=True, exist_ok=True)
