@@ -99,7 +99,7 @@ def test_a_format_whose_runtime_is_missing_is_skipped(fast_run, monkeypatch):
     monkeypatch.setitem(export_timing._RUNTIMES, "onnx", "no_such_runtime_module")
     timing = export_timing.time_formats(fast_run, formats=["keras", "onnx"], calls=2, images=20, repeats=1)
     assert [row.format for row in timing.rows] == ["keras"]
-    assert timing.skipped == {"onnx": "no_such_runtime_module is not installed"}
+    assert timing.skipped == {"onnx": "no_such_runtime_module is not installed: pip install 'cnnlab[export]'"}
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -143,6 +143,7 @@ def load_exported(path: str | os.PathLike, format: str | None = None, num_thread
         raise ConfigError(f"unknown export format {format!r}; use one of: {', '.join(FORMATS)}")
     if not path.exists():
         raise ExportError(f"{path} does not exist; export a run first with 'cnnlab export RUN --format {format}'")
+    _require_export_extra(format)
     loader = {"savedmodel": _load_savedmodel, "tflite": _load_tflite, "onnx": _load_onnx}[format]
     try:
         return loader(path, num_threads)
@@ -358,6 +359,14 @@ def _check_options(format: str, quantize: str | None) -> None:
     if quantize is not None and format == "savedmodel":
         raise ConfigError(f"--quantize {quantize} is for --format tflite or onnx; a SavedModel is exported in "
                           "float32, so drop --quantize")
+    _require_export_extra(format)
+
+
+def _require_export_extra(format: str) -> None:
+    from cnnlab.extras import EXPORT_FORMAT_MODULES, require_extra
+
+    if format in EXPORT_FORMAT_MODULES:
+        require_extra("export", f"the {format} format", EXPORT_FORMAT_MODULES[format])
 
 
 def _check_target(target: Path, format: str, overwrite: bool) -> None:

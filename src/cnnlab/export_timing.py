@@ -208,7 +208,7 @@ def _missing_package(run, name: str) -> str | None:
     needed = [_RUNTIMES.get(format)] + ([_CONVERTERS.get(format)] if _needs_export(run, name) else [])
     for module in filter(None, needed):
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed"
+            return f"{module} is not installed: pip install 'cnnlab[export]'"
     return None
 
 

@@ -48,6 +48,7 @@ def run(args) -> int:
     for flag in ("calls", "threads"):
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag} is for --benchmark; add --benchmark or leave --{flag} out")
+    _require_extra_for(args.format)
     run_ = open_run(args.run, args.debug)
     from cnnlab.export import export_run
 
@@ -68,6 +69,14 @@ def run(args) -> int:
              "do not use it, and rerun with --debug or report the run")
         return 1
     return 0
+
+
+def _require_extra_for(format: str) -> None:
+    """Before TensorFlow loads: a format whose converter is not installed names the extra to install."""
+    from cnnlab.extras import EXPORT_FORMAT_MODULES, require_extra
+
+    if format in EXPORT_FORMAT_MODULES:
+        require_extra("export", f"cnnlab export --format {format}", EXPORT_FORMAT_MODULES[format])
 
 
 def _benchmark(args) -> int:

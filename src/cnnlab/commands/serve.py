@@ -39,6 +39,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from cnnlab.extras import require_extra
+
+    require_extra("serve", "cnnlab serve")  # before FastAPI is imported below
     from cnnlab.serve.app import create_app
     from cnnlab.serve.server import make_server
 
