@@ -187,6 +187,19 @@ def test_compare_prints_what_differs_and_warns_across_datasets(tiny_run, tmp_pat
     assert "trained on different datasets; their accuracies do not compare" in err
 
 
+def test_compare_writes_under_its_first_run_not_the_current_folder(tiny_run, tmp_path, cli, monkeypatch):
+    first = _copy_run(tiny_run.path, tmp_path / "first")
+    second = _copy_run(tiny_run.path, tmp_path / "second")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, out, err = cli("compare", str(first), str(second), "--json")
+    assert code == 0, err
+    assert json.loads(out)["html"] == str(first / "compare" / "compare.html")
+    assert (first / "compare" / "curves.png").exists()
+    assert list(here.iterdir()) == []
+
+
 def test_compare_refuses_a_single_run(tiny_run):
     from cnnlab.viz.compare import compare_runs
 

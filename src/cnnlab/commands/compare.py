@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cnnlab.commands._output import note, print_json, print_table
 
-DEFAULT_OUT = "compare"
+DEFAULT_OUT = "compare"  # a folder inside the first run (or group), never the current folder
 
 
 def add_parser(subparsers) -> None:
@@ -15,8 +15,8 @@ def add_parser(subparsers) -> None:
                     "accuracies differ by more than the seed noise (Welch's t-test).")
     parser.add_argument("runs", metavar="RUN", nargs="+",
                         help="run directories written by 'cnnlab train', or two repeat groups")
-    parser.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
-                        help=f"where to write the page (default ./{DEFAULT_OUT})")
+    parser.add_argument("--out", metavar="DIR",
+                        help=f"where to write the page (default FIRST_RUN/{DEFAULT_OUT})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -28,7 +28,7 @@ def run(args) -> int:
     if len(args.runs) == 2 and all(is_repeat_group(path) for path in args.runs):
         return _compare_groups(args)
     comparison = compare_runs(args.runs)
-    html = write_comparison(comparison, args.out)
+    html = write_comparison(comparison, _out_dir(args))
     if args.json:
         print_json({"html": str(html), "runs": comparison.rows()})
         return 0
@@ -55,7 +55,7 @@ def _compare_groups(args) -> int:
     from cnnlab.fileio import write_json
 
     result = compare_groups(*args.runs)
-    out = Path(args.out)
+    out = Path(_out_dir(args))
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "welch.json", result)
     if args.json:
@@ -74,3 +74,10 @@ def _compare_groups(args) -> int:
         print("configs differ in: " + "; ".join(result["differences"]))
     note(f"wrote {out / 'welch.json'}")
     return 0
+
+
+def _out_dir(args) -> str:
+    """--out, or a folder inside the first run: compare never writes into the folder it is called from."""
+    from pathlib import Path
+
+    return args.out if args.out is not None else str(Path(args.runs[0]) / DEFAULT_OUT)
