@@ -197,3 +197,28 @@ def test_data_verify_says_what_a_data_dir_is_when_it_is_no_folder(tmp_path, cli)
     assert code == DataError.exit_code and err.strip().endswith("a-file: it is a file, not a folder")
     code, _, err = cli("data", "verify", "mnist", "--data-dir", str(tmp_path / "nowhere"))
     assert code == DataError.exit_code and err.strip().endswith("nowhere: no such folder")
+
+
+def _closed_port_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens: connections are refused, as on a machine offline."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/fashion/"
+
+
+def test_offline_fetch_lists_the_urls_tried_and_the_offline_ways(tmp_path, monkeypatch, cli):
+    url = _closed_port_url()
+    monkeypatch.setenv("CNNLAB_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("CNNLAB_MIRRORS", url)
+    hidden = dataclasses.replace(FASHION_MNIST, system_dirs=(str(tmp_path / "no-system-copy"),))
+    monkeypatch.setattr(sources, "get_dataset_spec", lambda name: hidden)
+    code, out, err = cli("data", "fetch", "fashion-mnist")
+    assert code == DataError.exit_code and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    first = FASHION_MNIST.file("train", "images").name
+    assert f"tried {url}{first}.gz: [Errno 111] Connection refused" in err
+    assert "--data-dir DIR" in err and "t10k-labels-idx1-ubyte" in err
+    assert "apt-get install dataset-fashion-mnist" in err and "CNNLAB_MIRRORS" in err

@@ -36,6 +36,7 @@ class DatasetSpec:
     bundled: bool  # shipped inside the cnnlab package
     license: str
     how_to_get: str  # one sentence for error messages
+    system_package: str | None = None  # the Debian package that installs system_dirs[0], if there is one
 
     @property
     def num_classes(self) -> int:
@@ -99,6 +100,7 @@ FASHION_MNIST = DatasetSpec(
         "install it with 'apt-get install dataset-fashion-mnist', run 'cnnlab data fetch fashion-mnist' "
         "where the internet is reachable, or pass --data-dir with the four IDX files"
     ),
+    system_package="dataset-fashion-mnist",
 )
 
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}

@@ -281,7 +281,19 @@ def fetch_to(spec: DatasetSpec, target: Path, mirrors: tuple[str, ...] | None = 
             except DataError as err:
                 failures.append(str(err))
         else:
-            raise DataError(f"could not download {file.name}: {' | '.join(failures) or 'no mirrors configured'}")
+            tried = " | ".join(failures) or "no mirrors configured"
+            raise DataError(f"could not download {file.name}.gz (tried {tried}); without the internet: "
+                            f"{offline_ways(spec)}")
+
+
+def offline_ways(spec: DatasetSpec) -> str:
+    """One sentence: the ways to get ``spec`` onto a machine that cannot reach the public mirrors."""
+    names = ", ".join(file.name for file in spec.files.values())
+    ways = [f"copy the four files ({names}, plain or .gz) into a folder and pass --data-dir DIR"]
+    if spec.system_package:
+        ways.append(f"'apt-get install {spec.system_package}' (Debian, Ubuntu) puts them in {spec.system_dirs[0]}")
+    ways.append("set CNNLAB_MIRRORS to comma-separated base URLs of a mirror you can reach")
+    return "; ".join(ways)
 
 
 def download_verified(url: str, destination: Path, expected: FileSpec, *, timeout: float = DOWNLOAD_TIMEOUT_S,
