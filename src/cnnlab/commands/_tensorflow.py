@@ -6,7 +6,10 @@ and the commands that need no TensorFlow (``data``, ``models``, ``compare``) nev
 
 from __future__ import annotations
 
+from cnnlab.pretrained import resolve_run
 from cnnlab.run import Run
+
+RUN_HELP = "a run directory written by 'cnnlab train', or a bundled model's name (see 'cnnlab models')"
 
 
 def load_tensorflow(debug: bool = False) -> None:
@@ -24,8 +27,9 @@ def load_tensorflow(debug: bool = False) -> None:
     tf.get_logger().setLevel("ERROR")
 
 
-def open_run(path: str, debug: bool = False) -> Run:
-    """The run at ``path``, then TensorFlow: a wrong path is refused before TensorFlow's start-up."""
-    run = Run.load(path)
+def open_run(path: str, debug: bool = False, writable: bool = False) -> Run:
+    """The run at ``path`` (or the bundled model of that name; with ``writable`` its copy in the user cache, for a
+    command that writes into the run), then TensorFlow: a wrong path is refused before TensorFlow's start-up."""
+    run = Run.load(resolve_run(path, writable))
     load_tensorflow(debug)
     return run

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import percent, print_json, print_table
-from cnnlab.commands._tensorflow import open_run
+from cnnlab.commands._tensorflow import RUN_HELP, open_run
 from cnnlab.run import METRICS
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate a run on its test or validation split",
                                    description="Evaluate a run's final model; writes metrics.json into the run.")
-    parser.add_argument("run", metavar="RUN", help="a run directory written by 'cnnlab train'")
+    parser.add_argument("run", metavar="RUN", help=RUN_HELP)
     parser.add_argument("--split", choices=("test", "val"), default="test", help="which images (default test)")
     parser.add_argument("--data-dir", metavar="DIR", help="a folder with the four IDX files")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from cnnlab.evaluation import evaluate
-    run_ = open_run(args.run, args.debug)
+    run_ = open_run(args.run, args.debug, writable=True)
     metrics = evaluate(run_, args.split, args.data_dir)
     run_.write_metrics(metrics, METRICS if args.split == "test" else "metrics_val.json")
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._tensorflow import open_run
+from cnnlab.commands._tensorflow import RUN_HELP, open_run
 
 
 def add_parser(subparsers) -> None:
@@ -13,7 +13,7 @@ def add_parser(subparsers) -> None:
         "predict", help="classify photos and drawings (files or folders) with a run",
         description="Preprocess each image the way MNIST was made (invert, even the light, crop, centre) and "
                     "classify it. A file name starting with a digit gives the true label (7_any.png).")
-    parser.add_argument("run", metavar="RUN", help="a run directory written by 'cnnlab train'")
+    parser.add_argument("run", metavar="RUN", help=RUN_HELP)
     parser.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders of images")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="list the K most likely classes (default 3)")
     parser.add_argument("--preview-dir", metavar="DIR", help="save each 28x28 model input here as a PNG")

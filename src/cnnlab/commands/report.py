@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import note, percent, print_json
-from cnnlab.commands._tensorflow import open_run
+from cnnlab.commands._tensorflow import RUN_HELP, open_run
 
 
 def add_parser(subparsers) -> None:
@@ -11,7 +11,7 @@ def add_parser(subparsers) -> None:
         "report", help="write an HTML report with plots of a run",
         description="Write RUN/report/report.html (self-contained, images embedded) and each figure as a PNG "
                     "beside it; the same images go to TensorBoard under RUN/logs/report.")
-    parser.add_argument("run", metavar="RUN", help="a run directory written by 'cnnlab train'")
+    parser.add_argument("run", metavar="RUN", help=RUN_HELP)
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default RUN/report)")
     parser.add_argument("--image-index", type=int, default=0, metavar="N",
                         help="the test image whose convolution-layer outputs are shown (default 0)")
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from cnnlab.viz.report import write_report
 
-    run_ = open_run(args.run, args.debug)
+    run_ = open_run(args.run, args.debug, writable=True)
     result = write_report(run_, args.out, args.image_index, args.data_dir)
     if args.json:
         print_json({"run_dir": args.run, "report": str(result.html), "figures": [str(p) for p in result.pngs],
