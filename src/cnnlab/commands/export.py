@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from cnnlab.commands._output import note, percent, print_json, print_table
-from cnnlab.commands._tensorflow import open_run
+from cnnlab.commands._tensorflow import RUN_HELP, open_run
 
 FORMATS = ("savedmodel", "tflite", "onnx")  # the same list as cnnlab.export.FORMATS, without importing TF
 DEFAULT_CALLS = 200  # cnnlab.export_timing.DEFAULT_CALLS, without importing TF
@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
                     "1,000 test images and compared with the Keras model before it is put in place. With "
                     "--benchmark: time the Keras model and every export format whose runtime is installed on "
                     "this machine, exporting the formats not yet in RUN/export/ and reusing the others.")
-    parser.add_argument("run", metavar="RUN", help="a run directory written by 'cnnlab train'")
+    parser.add_argument("run", metavar="RUN", help=RUN_HELP)
     parser.add_argument("--format", choices=FORMATS, help="savedmodel, tflite or onnx (or give --benchmark)")
     parser.add_argument("--quantize", choices=("int8",),
                         help="tflite or onnx: int8 weights and activations, calibrated on 500 training images")
@@ -49,7 +49,7 @@ def run(args) -> int:
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag} is for --benchmark; add --benchmark or leave --{flag} out")
     _require_extra_for(args.format)
-    run_ = open_run(args.run, args.debug)
+    run_ = open_run(args.run, args.debug, writable=True)
     from cnnlab.export import export_run
 
     result = export_run(run_, args.format, out=args.out, quantize=args.quantize,
@@ -91,7 +91,7 @@ def _benchmark(args) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} {value} is out of range: use a whole number >= 1")
-    run_ = open_run(args.run, args.debug)
+    run_ = open_run(args.run, args.debug, writable=True)
     calls = DEFAULT_CALLS if args.calls is None else args.calls
     timing = time_formats(run_, calls=calls, threads=args.threads, data_dir=args.data_dir,
                           progress=lambda line: note(f"  {line}"))

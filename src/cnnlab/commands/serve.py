@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from cnnlab.commands._output import note
-from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.commands._tensorflow import RUN_HELP, load_tensorflow
 
 # The defaults live with the code they limit; these mirror them for --help (a test checks they agree).
 _DEFAULTS = {"max_mb": 5, "max_side": 4096, "max_concurrent": 64, "header_timeout": 10.0, "body_timeout": 20.0}
@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
                     "GET /api/model, OpenAPI docs at /docs. Requests whose Host header is not 127.0.0.1, "
                     "localhost, [::1], the --host address or an --allow-host name are refused (DNS rebinding); "
                     "cross-origin POSTs are refused and no CORS headers are sent. See docs/SERVING.md.")
-    parser.add_argument("run", metavar="RUN", help="a run directory written by 'cnnlab train'")
+    parser.add_argument("run", metavar="RUN", help=RUN_HELP)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 picks a free one)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
@@ -42,12 +42,13 @@ def run(args) -> int:
     from cnnlab.extras import require_extra
 
     require_extra("serve", "cnnlab serve")  # before FastAPI is imported below
+    from cnnlab.pretrained import resolve_run
     from cnnlab.serve.app import create_app
     from cnnlab.serve.server import make_server
 
     _check(args)
     load_tensorflow(args.debug)
-    app = create_app(args.run, max_bytes=args.max_mb * 1024 * 1024, max_side=args.max_side,
+    app = create_app(resolve_run(args.run), max_bytes=args.max_mb * 1024 * 1024, max_side=args.max_side,
                      max_concurrent=args.max_concurrent, body_timeout=args.body_timeout,
                      allowed_hosts=[args.host, *args.allow_host])  # loads the model once, before the first request
     sock = _bind(args.host, args.port)
