@@ -34,6 +34,8 @@ _API = {
     "register_model": "cnnlab.models.registry",
     "train": "cnnlab.training.train",
     "Run": "cnnlab.run",
+    "open_run": "cnnlab.pretrained",
+    "bundled_models": "cnnlab.pretrained",
     "evaluate": "cnnlab.evaluation",
     "Predictor": "cnnlab.evaluation",
     "write_report": "cnnlab.viz.report",
@@ -56,7 +58,7 @@ __all__ = sorted(_API)
 _WITHOUT_TENSORFLOW = {
     "cnnlab.errors", "cnnlab.config", "cnnlab.data.idx", "cnnlab.data.sources", "cnnlab.data.normalize",
     "cnnlab.data.splits", "cnnlab.data.pipeline", "cnnlab.images.preprocess", "cnnlab.experiments.stats",
-    "cnnlab.experiments.groups", "cnnlab.run", "cnnlab.viz.compare",
+    "cnnlab.experiments.groups", "cnnlab.run", "cnnlab.viz.compare", "cnnlab.pretrained",
 }
 
 

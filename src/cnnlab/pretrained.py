@@ -22,6 +22,7 @@ from pathlib import Path
 from cnnlab.data.sources import cache_root
 from cnnlab.errors import RunError
 from cnnlab.fileio import atomic_write_bytes
+from cnnlab.run import Run
 
 BUNDLED_ROOT = Path(__file__).parent / "data" / "bundled" / "models"
 # the files a bundled run is made of: a finished run without its checkpoints/ and logs/
@@ -76,6 +77,16 @@ def resolve_run(run: str | os.PathLike, writable: bool = False) -> Path:
     names = ", ".join(bundled_names()) or "none installed"
     raise RunError(f"{path} is not a directory; pass a run directory written by 'cnnlab train' or the name of "
                    f"a bundled model ({names}; see 'cnnlab models')")
+
+
+def open_run(run: str | os.PathLike, writable: bool = False) -> Run:
+    """``Run.load`` of a run directory or a bundled model's name (see ``resolve_run``).
+
+    Example:
+        >>> open_run("mnist").config.model
+        'fastcnn'
+    """
+    return Run.load(resolve_run(run, writable))
 
 
 def user_copy(name: str) -> Path:
