@@ -1,4 +1,5 @@
-"""Export a run's model as a SavedModel, a TFLite flat buffer (float or int8) or an ONNX graph.
+"""Export a run's model as a SavedModel, a TFLite flat buffer (float or int8), an ONNX graph or a static web page
+(``cnnlab.export_web``: the drawing page running the model in the browser).
 
 Every exported model takes **raw uint8 images** ``(N, 28, 28)``: the run's model already starts with its
 normalization, so a caller (TF Serving, a phone, onnxruntime) never needs ``normalizer.json``. Each one returns
@@ -33,13 +34,14 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from cnnlab import export_web as _web
 from cnnlab.data.sources import load_dataset
 from cnnlab.data.splits import limited_training_images
 from cnnlab.errors import CnnlabError, ConfigError, first_line
 from cnnlab.evaluation import Predictor
 from cnnlab.runtime import silenced_stderr
 
-FORMATS = ("savedmodel", "tflite", "onnx")
+FORMATS = ("savedmodel", "tflite", "onnx", "web")
 QUANTIZATIONS = ("int8",)
 SIGNATURE = "serving_default"  # the signature TF Serving calls when a request names none
 INPUT_NAME = "images"
@@ -87,11 +89,14 @@ def export_run(run, format: str, out: str | os.PathLike | None = None, quantize:
 
     with _staging(target) as staging:
         try:
-            _write(format, quantize, model, staging, train_images)
+            _write(run, format, quantize, model, staging, train_images)
+        except CnnlabError:  # e.g. a layer the web page cannot run: already one line for the user
+            raise
         except Exception as err:  # a converter's failure is a message, not a traceback
             raise ExportError(f"{format} conversion of {run.path} failed ({type(err).__name__}: {first_line(err)}); "
                               "rerun with --debug for details") from err
-        check = check_parity(load_exported(staging, format), model, test_images, test_labels,
+        reference = _web.reference_model(model) if format == "web" else model  # the page computes in float32
+        check = check_parity(load_exported(staging, format), reference, test_images, test_labels,
                              quantized=quantize is not None)
     return {
         "run_dir": str(run.path),
@@ -110,6 +115,8 @@ def default_export_path(run, format: str, quantize: str | None = None) -> Path:
     folder = run.path / "export"
     if format == "savedmodel":
         return folder / "savedmodel" / "1"  # TF Serving wants <model_base_path>/<version>/
+    if format == "web":
+        return folder / "web"  # a folder: the page, model.json, weights.bin, vendor/
     suffix = f"-{quantize}" if quantize else ""
     return folder / f"model{suffix}.{'tflite' if format == 'tflite' else 'onnx'}"
 
@@ -144,7 +151,8 @@ def load_exported(path: str | os.PathLike, format: str | None = None, num_thread
     if not path.exists():
         raise ExportError(f"{path} does not exist; export a run first with 'cnnlab export RUN --format {format}'")
     _require_export_extra(format)
-    loader = {"savedmodel": _load_savedmodel, "tflite": _load_tflite, "onnx": _load_onnx}[format]
+    loader = {"savedmodel": _load_savedmodel, "tflite": _load_tflite, "onnx": _load_onnx,
+              "web": _load_web}[format]
     try:
         return loader(path, num_threads)
     except CnnlabError:
@@ -182,8 +190,10 @@ def check_parity(predict: Predict, model, images: np.ndarray, labels: np.ndarray
 # ==================================================================== writers
 
 
-def _write(format: str, quantize: str | None, model, path: Path, train_images: np.ndarray | None) -> None:
-    if format == "savedmodel":
+def _write(run, format: str, quantize: str | None, model, path: Path, train_images: np.ndarray | None) -> None:
+    if format == "web":
+        _web.write_web(run, model, path)
+    elif format == "savedmodel":
         _write_savedmodel(model, path)
     elif format == "tflite":
         path.write_bytes(_tflite_bytes(model, train_images if quantize else None))
@@ -324,6 +334,11 @@ def _load_onnx(path: Path, num_threads: int | None) -> Predict:
     return predict
 
 
+def _load_web(path: Path, num_threads: int | None) -> Predict:
+    predict = _web.load_web(path)  # NumPy, the same layers the page runs with TensorFlow.js
+    return lambda images: predict(_as_images(images))
+
+
 def _savedmodel_version(path: Path) -> Path:
     """``path`` itself if it holds a SavedModel, else its highest numbered version folder."""
     if (path / "saved_model.pb").is_file():
@@ -343,7 +358,7 @@ def _guess_format(path: Path) -> str:
     if path.suffix == ".onnx":
         return "onnx"
     if path.is_dir():
-        return "savedmodel"
+        return "web" if (path / _web.MODEL_FILE).is_file() else "savedmodel"
     raise ConfigError(f"cannot tell the format of {path}; name a .tflite or .onnx file or a SavedModel folder, "
                       "or pass the format")
 
@@ -356,8 +371,8 @@ def _check_options(format: str, quantize: str | None) -> None:
         raise ConfigError(f"unknown export format {format!r}; use one of: {', '.join(FORMATS)}")
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ConfigError(f"unknown quantization {quantize!r}; use int8 or leave it out for float32")
-    if quantize is not None and format == "savedmodel":
-        raise ConfigError(f"--quantize {quantize} is for --format tflite or onnx; a SavedModel is exported in "
+    if quantize is not None and format in ("savedmodel", "web"):
+        raise ConfigError(f"--quantize {quantize} is for --format tflite or onnx; {format} is exported in "
                           "float32, so drop --quantize")
     _require_export_extra(format)
 
@@ -384,6 +399,8 @@ def _check_target(target: Path, format: str, overwrite: bool) -> None:
 def _is_export(path: Path, format: str) -> bool:
     """Whether ``path`` holds a model of ``format`` (or an empty SavedModel folder), by its contents, not its name:
     so ``--overwrite`` cannot replace a run's ``model.keras`` or a user's other files."""
+    if format == "web":
+        return _web.is_web_export(path)
     if format == "savedmodel":
         return path.is_dir() and ((path / "saved_model.pb").is_file() or not any(path.iterdir()))
     if not path.is_file():

@@ -1,4 +1,4 @@
-"""``cnnlab export RUN --format savedmodel|tflite|onnx``: export a run's model and check it against Keras.
+"""``cnnlab export RUN --format savedmodel|tflite|onnx|web``: export a run's model and check it against Keras.
 ``cnnlab export RUN --benchmark``: time the run's model in every export format on this machine."""
 
 from __future__ import annotations
@@ -6,25 +6,27 @@ from __future__ import annotations
 from cnnlab.commands._output import note, percent, print_json, print_table
 from cnnlab.commands._tensorflow import RUN_HELP, open_run
 
-FORMATS = ("savedmodel", "tflite", "onnx")  # the same list as cnnlab.export.FORMATS, without importing TF
+FORMATS = ("savedmodel", "tflite", "onnx", "web")  # the same list as cnnlab.export.FORMATS, without importing TF
 DEFAULT_CALLS = 200  # cnnlab.export_timing.DEFAULT_CALLS, without importing TF
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a run's model as a SavedModel, TFLite or ONNX file, checked against Keras",
+        "export", help="export a run's model as a SavedModel, TFLite or ONNX file or a web page, checked against Keras",
         description="Export a run's final model. The exported model takes raw uint8 28x28 images (the run's "
                     "normalization is inside) and returns probabilities and class ids. Each export is run on "
                     "1,000 test images and compared with the Keras model before it is put in place. With "
                     "--benchmark: time the Keras model and every export format whose runtime is installed on "
                     "this machine, exporting the formats not yet in RUN/export/ and reusing the others.")
     parser.add_argument("run", metavar="RUN", help=RUN_HELP)
-    parser.add_argument("--format", choices=FORMATS, help="savedmodel, tflite or onnx (or give --benchmark)")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="savedmodel, tflite, onnx, or web: a static folder with a drawing page that runs the "
+                             "model in the browser (or give --benchmark)")
     parser.add_argument("--quantize", choices=("int8",),
                         help="tflite or onnx: int8 weights and activations, calibrated on 500 training images")
     parser.add_argument("--out", metavar="PATH",
                         help="where to write (default RUN/export/savedmodel/1, RUN/export/model[-int8].tflite or "
-                             "RUN/export/model[-int8].onnx)")
+                             "RUN/export/model[-int8].onnx, RUN/export/web)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export at the same path")
     parser.add_argument("--benchmark", action="store_true",
                         help="time Keras, SavedModel, TFLite, TFLite int8, ONNX and ONNX int8 here: single-image "
@@ -44,7 +46,7 @@ def run(args) -> int:
     if args.benchmark:
         return _benchmark(args)
     if args.format is None:
-        raise ConfigError("give --format savedmodel|tflite|onnx to export, or --benchmark to time every format")
+        raise ConfigError("give --format savedmodel|tflite|onnx|web to export, or --benchmark to time every format")
     for flag in ("calls", "threads"):
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag} is for --benchmark; add --benchmark or leave --{flag} out")
