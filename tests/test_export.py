@@ -312,3 +312,12 @@ def test_load_exported_refuses_bad_input(exported, tmp_path):
         load_exported(garbage)
     with pytest.raises(CnnlabError, match="does not exist"):
         load_exported(tmp_path / "missing.onnx")
+
+
+def test_each_export_carries_the_runs_model_card(run, exported):
+    card = (run.path / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: digitcnn on mnist")
+    for format in ("savedmodel", "tflite"):
+        path = Path(exported(format)["path"])
+        folder = path if path.is_dir() else path.parent
+        assert (folder / "MODEL_CARD.md").read_text() == card

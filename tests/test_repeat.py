@@ -73,6 +73,9 @@ def test_group_runs_one_run_per_seed_and_resumes(mnist, tmp_path):
         assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] == entry["test_accuracy"]
     accuracies = [r["test_accuracy"] for r in group["runs"]]
     assert group["test_accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+    # TensorBoard HParams: one session a seed, its hparams and its test accuracy (tests/test_tracking.py reads
+    # such sessions through a real TensorBoard server)
+    assert sorted(p.name for p in (tmp_path / "g" / "logs").iterdir()) == ["seed-0", "seed-1"]
     assert "seed" not in group["config"] and group["config"]["limit"] == 400
 
     with pytest.raises(CnnlabError, match="already holds a repeat group"):

@@ -115,6 +115,7 @@ def test_search_resumes_after_an_interruption_and_never_sees_the_test_set(mnist,
         assert row.std_val_accuracy == pytest.approx(folds.std(ddof=1))
     assert summary["mean_val_accuracy"].is_monotonic_decreasing and summary["rank"].tolist() == [1, 2]
     assert (tmp_path / "search" / "summary.png").stat().st_size > 1000
+    assert sorted(p.name for p in (tmp_path / "search" / "logs").iterdir()) == ["c00", "c01"]  # HParams sessions
 
     code, out, err = cli("search", *TINY, "--seed", "5", "--grid", "learning_rate=0.001,0.01", "--folds", "2",
                          "--limit", "400", "--out", str(tmp_path / "search"), "--resume", "--json")

@@ -39,6 +39,7 @@ from cnnlab.data.sources import load_dataset
 from cnnlab.data.splits import limited_training_images
 from cnnlab.errors import CnnlabError, ConfigError, first_line
 from cnnlab.evaluation import Predictor
+from cnnlab.model_card import copy_model_card
 from cnnlab.runtime import silenced_stderr
 
 FORMATS = ("savedmodel", "tflite", "onnx", "web")
@@ -98,6 +99,7 @@ def export_run(run, format: str, out: str | os.PathLike | None = None, quantize:
         reference = _web.reference_model(model) if format == "web" else model  # the page computes in float32
         check = check_parity(load_exported(staging, format), reference, test_images, test_labels,
                              quantized=quantize is not None)
+    copy_model_card(run, target)  # an export travels with what the model is and where it must not be used
     return {
         "run_dir": str(run.path),
         "format": format,

@@ -40,6 +40,7 @@ NORMALIZER = "normalizer.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 MODEL = "model.keras"
+MODEL_CARD = "MODEL_CARD.md"  # written by cnnlab.model_card once the run is evaluated
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.json"  # in checkpoints/: the commit point of the last completed epoch
 BEST = "best.keras"

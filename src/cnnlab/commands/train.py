@@ -6,6 +6,7 @@ from cnnlab.commands._config_args import (add_config_arguments, add_output_argum
                                           explicit_overrides)
 from cnnlab.commands._output import note, percent, print_json, print_table
 from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.commands._tracking import add_mlflow_arguments, checked_mlflow_uri, log_to_mlflow
 from cnnlab.errors import ConfigError
 from cnnlab.run import config_for_resume, default_run_dir
 
@@ -17,6 +18,7 @@ def add_parser(subparsers) -> None:
     add_config_arguments(parser)
     add_output_arguments(parser, "--run-dir", "run", "runs/<name>-<time>",
                          "continue the run in --run-dir where it stopped")
+    add_mlflow_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -28,6 +30,7 @@ def run(args) -> int:
     else:
         config = config_from_args(args)
     run_dir = args.run_dir or default_run_dir(config)
+    mlflow_uri = checked_mlflow_uri(args)
     load_tensorflow(args.debug)
     from cnnlab.training.train import train
 
@@ -44,10 +47,13 @@ def run(args) -> int:
     except KeyboardInterrupt:
         note(f"interrupted; continue with: cnnlab train --run-dir {run_dir} --resume")
         return 130
+    mlflow_run_id = log_to_mlflow(result, mlflow_uri, args)
     summary = result.summary()
     metrics = result.metrics or {}
     summary.pop("class_names")
     output = {**summary, "test_loss": metrics.get("loss"), "train_seconds": result.manifest.get("train_seconds")}
+    if mlflow_run_id is not None:
+        output["mlflow_run_id"] = mlflow_run_id
     if args.json:
         print_json(output)
     else:

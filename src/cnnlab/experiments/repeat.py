@@ -6,6 +6,7 @@ A repeat group is a directory holding one run per seed and ``group.json``::
                   mean +- std with the 95 % Student-t interval of the test accuracy
     seed-0/       a normal run directory (everything that takes a run takes it)
     seed-1/ ...
+    logs/         TensorBoard HParams: one session a seed (logs/seed-0 ...) with its test figures
 
 ``group.json`` is rewritten after every finished run, so a killed group resumes where it stopped.
 Two groups are compared with :func:`cnnlab.experiments.groups.compare_groups` (``cnnlab compare A B``).
@@ -25,6 +26,7 @@ from cnnlab.experiments.groups import GROUP_FILE, GROUP_VERSION, load_group
 from cnnlab.experiments.stats import mean_interval
 from cnnlab.fileio import write_json
 from cnnlab.run import METRICS, Run, continue_or_clear, prepare_output_dir
+from cnnlab.training.tracking import hparam_values, write_group_hparams
 from cnnlab.training.train import check_network, train
 
 
@@ -70,7 +72,18 @@ def run_repeat(
             entry = _entry(Run.load(run_dir), seed, path)
         entries.append(entry)
         write_json(path / GROUP_FILE, group_summary(config, seeds, entries))
+    _write_hparams(path, config, entries)
     return load_group(path)
+
+
+def _write_hparams(path: Path, config: TrainConfig, entries: list[dict[str, Any]]) -> None:
+    """``logs/``: one TensorBoard HParams session a seed (``logs/seed-0`` ...) with the config and its test and
+    validation figures; TensorBoard pointed at a folder of groups lists every seed of every group."""
+    sessions = [(f"seed-{entry['seed']}", hparam_values(config.replace(seed=entry["seed"])),
+                 {"test_accuracy": entry["test_accuracy"], "test_loss": entry["test_loss"],
+                  "val_accuracy": entry["val_accuracy"]})
+                for entry in entries]
+    write_group_hparams(path / "logs", sessions)
 
 
 def group_summary(config: TrainConfig, seeds: Sequence[int], entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ A search directory is written like a run, one file at a time and atomically::
                   from it, skipping finished folds)
     summary.csv   one row per combination: mean +- std of validation accuracy over the folds, time per fold
     summary.png   the same as a bar chart
+    logs/         TensorBoard HParams: one session a combination (logs/c00 ...), its grid values and CV figures
     folds/c00-f0/ the run of combination 0 on fold 0 (its held-out fold is its validation set and the
                   only images it is evaluated on; its checkpoints are removed once the fold is finished)
     refit/        with ``refit``: the best combination trained on all the (subset's) training images and
@@ -40,6 +41,7 @@ from cnnlab.evaluation import Predictor, metrics_from_logits
 from cnnlab.experiments.stats import paired_test
 from cnnlab.fileio import atomic_write_text, jsonable, read_checked_csv, write_json
 from cnnlab.run import CHECKPOINTS, METRICS, Run, continue_or_clear, prepare_output_dir
+from cnnlab.training.tracking import write_group_hparams
 from cnnlab.training.train import Splits, check_network, train
 
 SEARCH_VERSION = 1
@@ -226,6 +228,7 @@ def run_search(
     summary = summarize(results, spec)
     atomic_write_text(path / "summary.csv", summary.to_csv(index=False))
     summary_figure(summary).savefig(path / "summary.png")
+    _write_hparams(path, spec, summary)
     refit_result = _refit(path, spec, summary, data) if refit else None
     return SearchResult(path, spec, results, summary, refit_result)
 
@@ -339,6 +342,17 @@ def summary_figure(summary: pd.DataFrame):
     ax.set_xlabel("cross-validated accuracy (%), mean +- std over folds")
     ax.set_title(f"grid search, {int(summary['folds'].max())}-fold cross-validation (best in red)")
     return fig
+
+
+def _write_hparams(path: Path, spec: SearchSpec, summary: pd.DataFrame) -> None:
+    """``logs/``: one TensorBoard HParams session a combination (``logs/c00`` ...) with its grid values and its
+    cross-validated accuracy and loss, so TensorBoard's HParams tab lists and sorts the combinations."""
+    combinations = spec.combinations()
+    sessions = [(f"c{int(row['combination']):02d}", combinations[int(row["combination"])],
+                 {"cv_accuracy": row["mean_val_accuracy"], "cv_accuracy_std": row["std_val_accuracy"],
+                  "cv_loss": row["mean_val_loss"]})
+                for row in summary.to_dict("records")]
+    write_group_hparams(path / "logs", sessions)
 
 
 def _refit(path: Path, spec: SearchSpec, summary: pd.DataFrame, data) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from cnnlab.data.sources import Dataset, load_dataset
 from cnnlab.data.splits import training_split
 from cnnlab.errors import RunError
 from cnnlab.evaluation import Predictor, metrics_from_logits
+from cnnlab.model_card import write_model_card
 from cnnlab.models import create_model
 from cnnlab.run import CONFIG, RUN_FORMAT, Run, default_run_dir, prepare_output_dir, prepare_run_dir, resumable
 from cnnlab.runtime import library_versions, machine_info, precision_policy, seed_everything
@@ -31,6 +32,7 @@ from cnnlab.training import distribute
 from cnnlab.training.callbacks import (EpochCounter, RunRecorder, StopOnInvalidLoss, restore_seed_generator_states,
                                        save_model_atomically, write_graph_summary)
 from cnnlab.training.optimizers import fused_adam
+from cnnlab.training.tracking import EpochTensorBoard, log_test_metrics, write_run_hparams
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,11 @@ def train(
     save_model_atomically(final_model, run.model_path)
     if evaluate_test:
         logits = Predictor(final_model).logits(data.x_test)
-        run.write_metrics(metrics_from_logits(logits, data.y_test, data.class_names, "test"))
+        metrics = metrics_from_logits(logits, data.y_test, data.class_names, "test")
+        run.write_metrics(metrics)
+        log_test_metrics(run.logs_dir, metrics, config.epochs)
     _finish_manifest(run, manifest, session_start)
+    write_model_card(run)
     return run
 
 
@@ -258,8 +263,9 @@ def _fit(session: _Session, run: Run, callbacks: Sequence[Any], restored: tuple[
         train_data, val_data = _datasets(session, first_epoch, epoch_counter)
         if first_epoch == 0:
             write_graph_summary(model, run.logs_dir / "train")
+            write_run_hparams(config, run.logs_dir)
         recorder = RunRecorder(run, len(session.splits.x_train), history, best)
-        board = keras.callbacks.TensorBoard(log_dir=str(run.logs_dir), write_graph=True, update_freq="epoch")
+        board = EpochTensorBoard(log_dir=str(run.logs_dir), write_graph=True, update_freq="epoch")
         own = [epoch_counter.callback()] if epoch_counter else []
         fit = distribute.fit_function(model, session.scaled, placement)
         fit(train_data, epochs=config.epochs, initial_epoch=first_epoch,
