@@ -159,3 +159,23 @@ def test_mlflow_is_refused_before_training_without_the_tracking_extra(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "cnnlab: error: --mlflow needs the tracking extra: pip install 'cnnlab[tracking]'"
     assert not (tmp_path / "r").exists()  # refused before anything was trained or written
+
+
+@pytest.mark.slow
+def test_repeat_with_mlflow_logs_every_seed_tagged_with_its_group(tmp_path, cli, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    store, group = tmp_path / "mlruns", tmp_path / "group"
+    code, out, err = cli("repeat", "--model", "fastcnn", "--epochs", "1", "--limit", "400", "--val-split", "100",
+                         "--seeds", "2", "--quiet", "--json", "--out", str(group), "--mlflow", str(store),
+                         "--mlflow-experiment", "seeds")
+    assert code == 0, err
+    shown = json.loads(out)
+    import mlflow
+
+    mlflow.set_tracking_uri(store.as_uri())
+    found = mlflow.search_runs(experiment_names=["seeds"]).sort_values("params.seed")
+    assert sorted(found["run_id"]) == sorted(shown["mlflow_run_ids"])
+    assert list(found["params.seed"]) == ["0", "1"]
+    assert set(found["tags.cnnlab.group"]) == {str(group.resolve())}
+    assert list(found["metrics.test_accuracy"]) == [pytest.approx(r["test_accuracy"]) for r in shown["runs"]]

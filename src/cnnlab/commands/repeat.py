@@ -7,6 +7,7 @@ import datetime as dt
 from cnnlab.commands._config_args import add_config_arguments, add_output_arguments, config_from_args
 from cnnlab.commands._output import note, percent, print_json, print_table
 from cnnlab.commands._tensorflow import load_tensorflow
+from cnnlab.commands._tracking import add_mlflow_arguments, checked_mlflow_uri, log_to_mlflow
 from cnnlab.errors import ConfigError
 
 
@@ -20,6 +21,7 @@ def add_parser(subparsers) -> None:
     add_config_arguments(parser, notes={"seed": "; the first of the N seeds"})
     add_output_arguments(parser, "--out", "group", "runs/repeat-<dataset>-<model>-<time>",
                          "continue the group in --out")
+    add_mlflow_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -27,6 +29,7 @@ def run(args) -> int:
     if args.seeds < 2:
         raise ConfigError(f"--seeds {args.seeds} is out of range: a repeat group needs at least 2 seeds")
     config = config_from_args(args)  # a bad value is refused before TensorFlow loads
+    mlflow_uri = checked_mlflow_uri(args)
     load_tensorflow(args.debug)
     from cnnlab.experiments.repeat import run_repeat
 
@@ -47,6 +50,13 @@ def run(args) -> int:
     except KeyboardInterrupt:
         note(f"interrupted; continue with the same command and --resume --out {out}")
         return 130
+    if mlflow_uri is not None:  # every seed's run, once the group is complete
+        from pathlib import Path
+
+        from cnnlab.run import Run
+
+        group["mlflow_run_ids"] = [log_to_mlflow(Run.load(Path(out) / r["run_dir"]), mlflow_uri, args,
+                                                 {"cnnlab.group": str(Path(out).resolve())}) for r in group["runs"]]
     if args.json:
         print_json({"group_dir": out, **group})
         return 0

@@ -7,6 +7,7 @@ import math
 
 from cnnlab.commands._config_args import add_config_arguments, add_output_arguments, config_from_args
 from cnnlab.commands._output import note, percent, print_json, print_table
+from cnnlab.commands._tracking import add_mlflow_arguments, checked_mlflow_uri, log_to_mlflow
 from cnnlab.commands._tensorflow import load_tensorflow
 from cnnlab.errors import ConfigError
 
@@ -33,6 +34,7 @@ def add_parser(subparsers) -> None:
     add_output_arguments(parser, "--out", "search", "runs/search-<dataset>-<model>-<time>",
                          "continue the search in --out, skipping finished folds",
                          quiet_help="no line per finished fold")
+    add_mlflow_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -42,6 +44,7 @@ def run(args) -> int:
     if args.folds < 2:
         raise ConfigError(f"folds {args.folds} is out of range: use a whole number >= 2")
     base = config_from_args(args)  # a bad value is refused before TensorFlow loads
+    mlflow_uri = checked_mlflow_uri(args)
     load_tensorflow(args.debug)
     from cnnlab.experiments.search import SearchSpec, parse_grid, run_search  # imports the trainer, and TensorFlow
 
@@ -64,11 +67,28 @@ def run(args) -> int:
     except KeyboardInterrupt:
         note(f"interrupted; continue with the same command and --resume --out {out}")
         return 130
+    if mlflow_uri is not None:
+        _log_to_mlflow(result, mlflow_uri, args)
     if args.json:
         print_json(result.to_dict())
         return 0
     _print_result(result)
     return 0
+
+
+def _log_to_mlflow(result, uri: str, args) -> None:
+    """Every fold's run (tagged with its combination and fold) and the refit run, once the search is complete."""
+    from cnnlab.experiments.search import label
+    from cnnlab.run import Run
+
+    search = str(result.path.resolve())
+    combinations = result.spec.combinations()
+    for row in result.results.to_dict("records"):
+        log_to_mlflow(Run.load(result.path / row["run_dir"]), uri, args,
+                      {"cnnlab.search": search, "cnnlab.combination": label(combinations[int(row["combination"])]),
+                       "cnnlab.fold": str(int(row["fold"]))})
+    if result.refit:
+        log_to_mlflow(Run.load(result.refit["run_dir"]), uri, args, {"cnnlab.search": search, "cnnlab.refit": "yes"})
 
 
 def _print_result(result) -> None:
