@@ -179,6 +179,12 @@ def test_the_export_refuses_int8_and_an_existing_folder_without_overwrite(export
     assert code != 0 and "already exists; pass --overwrite" in err
     code, _, err = cli("export", str(run.path), "--format", "web", "--overwrite", "--json")
     assert code == 0, err
+    site = run.path.parent / "my-site"  # a folder of the user's own: never replaced
+    site.mkdir()
+    (site / "index.html").write_text("mine")
+    code, _, err = cli("export", str(run.path), "--format", "web", "--out", str(site), "--overwrite")
+    assert code != 0 and "is not a web export, so it will not be replaced" in err
+    assert (site / "index.html").read_text() == "mine"
 
 
 # ==================================================================== in the browser
