@@ -54,7 +54,8 @@ class _TqdmBar:
         else:
             from tqdm import tqdm
 
-        self.bar = tqdm(total=steps, desc=label, unit="batch", leave=False, file=sys.stderr)
+        # redrawn at every update: Keras reports once per compiled call (many steps), never too often
+        self.bar = tqdm(total=steps, desc=label, unit="batch", leave=False, file=sys.stderr, mininterval=0)
 
     def update(self, done: int, loss: float | None) -> None:
         if loss is not None:
