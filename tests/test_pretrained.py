@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from cnnlab.errors import RunError
-from cnnlab.pretrained import BUNDLED_FILES, BUNDLED_ROOT, bundled_models, bundled_names, resolve_run
+from cnnlab.pretrained import (BUNDLED_FILES, BUNDLED_ROOT, KEPT_IF_PRESENT, bundled_models, bundled_names,
+                               resolve_run)
 from _photos import FONT_DIR
 from _servers import post_image, serving
 
@@ -24,6 +25,10 @@ def _package_state() -> dict[str, str]:
     """sha256 of every file under the bundled models' folder: the package must never change."""
     return {str(p.relative_to(BUNDLED_ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(BUNDLED_ROOT.rglob("*")) if p.is_file()}
+
+
+def _recorded(name: str) -> float:
+    return json.loads((BUNDLED_ROOT / name / "metrics.json").read_text())["accuracy"]
 
 
 def _drawn_digit(digit: int) -> bytes:
@@ -50,7 +55,9 @@ def test_the_committed_settings_name_the_bundled_models():
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 def test_a_bundled_model_is_a_small_finished_run_with_its_test_accuracy(name):
     folder = BUNDLED_ROOT / name
-    assert sorted(p.name for p in folder.iterdir()) == sorted(BUNDLED_FILES)  # no checkpoints/, no logs/
+    files = {p.name for p in folder.iterdir()}
+    assert set(BUNDLED_FILES) <= files <= {*BUNDLED_FILES, *KEPT_IF_PRESENT}  # no checkpoints/, no logs/
+    assert "MODEL_CARD.md" in files and f"**{100 * _recorded(name):.2f} %**" in (folder / "MODEL_CARD.md").read_text()
     assert sum(p.stat().st_size for p in folder.iterdir()) < 512 * 1024
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["num_images"] == 10000

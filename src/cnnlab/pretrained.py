@@ -1,7 +1,8 @@
 """The pretrained models shipped inside the package, and the one place that turns a command's RUN into a folder.
 
 Each bundled model is a small, finished run directory under ``cnnlab/data/bundled/models/<name>/`` (config,
-manifest, normalizer, history, model and the test metrics recorded when it was trained; no checkpoints or logs),
+manifest, normalizer, history, model, the test metrics recorded when it was trained and its model card; no
+checkpoints or logs),
 made by ``python benchmarks/train_pretrained.py``. Its name works wherever a run directory does:
 ``cnnlab predict mnist photo.png``.
 
@@ -27,6 +28,8 @@ from cnnlab.run import Run
 BUNDLED_ROOT = Path(__file__).parent / "data" / "bundled" / "models"
 # the files a bundled run is made of: a finished run without its checkpoints/ and logs/
 BUNDLED_FILES = ("config.json", "manifest.json", "normalizer.json", "history.csv", "model.keras", "metrics.json")
+# kept too when the run has them: the model card, and the held-out photo figures of benchmarks/photo_bench.py
+KEPT_IF_PRESENT = ("MODEL_CARD.md", "photo_accuracy.json")
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def user_copy(name: str) -> Path:
     target = cache_root() / "pretrained" / name
     try:
         target.mkdir(parents=True, exist_ok=True)
-        for file in BUNDLED_FILES:
+        for file in _files_of(source):
             if not (target / file).is_file() or not filecmp.cmp(source / file, target / file, shallow=False):
                 atomic_write_bytes(target / file, (source / file).read_bytes())
     except OSError as err:
@@ -115,9 +118,14 @@ def install_bundled(run_dir: str | os.PathLike, name: str, root: str | os.PathLi
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    for file in BUNDLED_FILES:
+    for file in _files_of(source):
         shutil.copyfile(source / file, target / file)
     return target
+
+
+def _files_of(run_dir: Path) -> list[str]:
+    """The files of ``run_dir`` that a bundled model keeps."""
+    return [*BUNDLED_FILES, *(f for f in KEPT_IF_PRESENT if (run_dir / f).is_file())]
 
 
 def _describe(folder: Path) -> BundledModel:
