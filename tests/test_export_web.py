@@ -85,6 +85,42 @@ def test_a_mixed_precision_model_is_checked_against_its_float32_copy(mnist):
     assert np.abs(logits - Predictor(reference).logits(mnist.x_test[:32])).max() <= 1e-4
 
 
+def _every_layer_kind(rng):
+    """A model with every layer kind and option the page runs, random weights, batch-norm statistics moved."""
+    import keras
+
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Rescaling(1 / 255, offset=rng.normal(0, 0.1, (28, 28, 1)).astype("float32")),
+        layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-3, center=False, scale=False),  # per_image's layer
+        layers.Conv2D(6, 3, strides=2, padding="same", activation="relu"),
+        layers.BatchNormalization(), layers.ReLU(),
+        layers.Conv2D(8, 3, padding="valid", use_bias=False, activation="sigmoid"),
+        layers.MaxPooling2D(3, strides=2, padding="same"),  # an odd input: a partial window at the edge
+        layers.Activation("tanh"), layers.Flatten(),
+        layers.LayerNormalization(axis=-1), layers.Dense(32, activation="relu"), layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax"),
+    ])
+    for layer in model.layers:
+        if isinstance(layer, layers.LayerNormalization) and layer.scale:
+            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape).astype("float32"))
+            layer.beta.assign(rng.normal(0, 0.3, layer.beta.shape).astype("float32"))
+    return _randomized(model, rng)
+
+
+def test_every_layer_kind_runs_the_same_in_numpy(mnist):
+    from cnnlab.evaluation import Predictor
+    from cnnlab.export_web import describe_model, forward
+
+    model = _every_layer_kind(np.random.default_rng(5))
+    layers, weights = describe_model(model)
+    assert [layer["type"] for layer in layers][:3] == ["rescale", "layer_norm", "conv2d"]
+    images = mnist.x_test[:64]
+    logits = forward(layers, weights, images.astype(np.float32).reshape(-1, 28, 28, 1))
+    assert np.abs(logits - Predictor(model).logits(images)).max() <= 1e-5
+
+
 def test_a_layer_the_page_cannot_run_is_refused_by_name():
     import keras
 
@@ -122,22 +158,25 @@ def test_a_damaged_web_export_is_refused_in_one_line(tmp_path):
 # ==================================================================== exported runs
 
 
-@pytest.fixture(scope="module")
-def fast_run(tmp_path_factory, mnist):
-    """fastcnn with batch norm (conv, batch norm, ReLU layers, no hidden dense), float32, one epoch."""
+def _train(folder: Path, mnist, **settings):
+    """One float32 epoch on 2,000 MNIST images: the Keras model itself is then the float32 reference."""
     from cnnlab.config import TrainConfig
     from cnnlab.training.train import train
 
-    config = TrainConfig.from_recipe("default", model="fastcnn", model_options={"batch_norm": True}, epochs=1,
-                                     limit=2000, val_split=200, seed=2, precision="float32")
-    return train(config, tmp_path_factory.mktemp("web") / "fast", dataset=mnist)
+    config = TrainConfig.from_recipe("default", epochs=1, limit=2000, val_split=200, seed=2, precision="float32",
+                                     **settings)
+    return train(config, folder, dataset=mnist)
 
 
 @pytest.fixture(scope="module")
-def exports(fast_run, tiny_run):
-    """The two runs (fastcnn with batch norm; the tutorial's digitcnn) exported for the web by the CLI:
-    {model name: (run, the export's --json answer)}."""
-    return {name: (run, _export(run)) for name, run in (("fastcnn", fast_run), ("digitcnn", tiny_run))}
+def exports(tmp_path_factory, mnist):
+    """Two runs exported for the web by the CLI, {model name: (run, the export's --json answer)}: fastcnn with
+    batch norm (conv, batch norm, ReLU, no hidden dense) and the default recipe's normalization, and the
+    tutorial's digitcnn (hidden dense, dropout) with the tutorial's standardization (a Rescaling layer)."""
+    folder = tmp_path_factory.mktemp("web")
+    runs = {"fastcnn": _train(folder / "fast", mnist, model="fastcnn", model_options={"batch_norm": True}),
+            "digitcnn": _train(folder / "digit", mnist, model="digitcnn", normalization="standardize")}
+    return {name: (run, _export(run)) for name, run in runs.items()}
 
 
 def _export(run) -> dict:
@@ -185,6 +224,22 @@ def test_the_export_refuses_int8_and_an_existing_folder_without_overwrite(export
     code, _, err = cli("export", str(run.path), "--format", "web", "--out", str(site), "--overwrite")
     assert code != 0 and "is not a web export, so it will not be replaced" in err
     assert (site / "index.html").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_the_web_export_needs_only_the_core_install(exports, tmp_path):
+    """No [export] or [serve] extra: their packages are made unimportable in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    run, _ = exports["fastcnn"]
+    blocked = ["ai_edge_litert", "tf2onnx", "onnx", "onnxruntime", "fastapi", "uvicorn"]
+    script = (f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
+              "from cnnlab.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    answer = subprocess.run([sys.executable, "-c", script, "export", str(run.path), "--format", "web", "--out",
+                             str(tmp_path / "site"), "--json"], capture_output=True, text=True, timeout=600)
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["check"]["passed"]
 
 
 # ==================================================================== in the browser
@@ -283,6 +338,25 @@ def _assert_mnist_like(image: np.ndarray) -> None:
     centre = ((y * mass).sum() / mass.sum(), (x * mass).sum() / mass.sum())
     assert abs(centre[0] - 14) <= 1 and abs(centre[1] - 14) <= 1, centre
     assert image.max() == 255
+
+
+@pytest.mark.slow
+def test_every_layer_kind_runs_the_same_in_the_browser(browser, mnist, tmp_path):
+    """model.js against the Python model, layer kind by layer kind, with no training: a hand-built model."""
+    from types import SimpleNamespace
+
+    from cnnlab.evaluation import Predictor
+    from cnnlab.export_web import write_web
+
+    model = _every_layer_kind(np.random.default_rng(5))
+    run = SimpleNamespace(config=SimpleNamespace(model="every-layer", dataset="mnist"), path=tmp_path / "run",
+                          class_names=tuple("0123456789"), metrics=None)
+    write_web(run, model, tmp_path / "site")
+    images = mnist.x_test[:100]
+    with _static_server(tmp_path / "site") as base, _opened(browser, base) as (page, _, errors):
+        in_page = np.asarray(page.evaluate("pixels => window.cnnlabPredict(pixels)", images.ravel().tolist()))
+        assert not errors, errors
+    assert np.abs(in_page - Predictor(model).probabilities(images)).max() <= TOLERANCE
 
 
 @pytest.mark.slow

@@ -6,9 +6,9 @@ and the vendored TensorFlow.js runtime (``vendor/``: core and CPU backend, their
 versions and sha256s). Every path is relative, so any static file host serves it.
 
 The model description is this module's own small format, not a TensorFlow.js LayersModel: each Keras layer of
-the run's model becomes one entry (rescale, conv2d, max_pool, batch_norm, activation, flatten, dense) that
-``model.js`` runs with TensorFlow.js ops and ``forward`` runs with NumPy. A layer with no entry is refused by
-name. The page computes in float32, so the check compares it with the model computed in float32 (the model
+the run's model becomes one entry (rescale, layer_norm, conv2d, max_pool, batch_norm, activation, flatten, dense)
+that ``model.js`` runs with TensorFlow.js ops and ``forward`` runs with NumPy. A layer with no entry is refused
+by name. The page computes in float32, so the check compares it with the model computed in float32 (the model
 itself, or a float32 copy of a mixed-precision model).
 
 Example:
@@ -141,6 +141,8 @@ def _describe(layer, weights: dict[str, np.ndarray]) -> dict[str, Any] | None:
                 "variance": weight("moving_variance", layer.moving_variance),
                 "gamma": weight("gamma", layer.gamma if config["scale"] else np.ones(channels)),
                 "beta": weight("beta", layer.beta if config["center"] else np.zeros(channels))}
+    if kind == "LayerNormalization":
+        return _layer_norm(layer, config, weight)
     if kind == "ReLU":
         if config.get("max_value") is not None or config.get("negative_slope") or config.get("threshold"):
             _refuse(layer, "a capped, leaky or thresholded ReLU")
@@ -155,6 +157,27 @@ def _describe(layer, weights: dict[str, np.ndarray]) -> dict[str, Any] | None:
             entry["bias"] = weight("bias", layer.bias)
         return _with_activation(layer, entry, config["activation"])
     _refuse(layer, f"its type {kind}")
+
+
+def _layer_norm(layer, config: dict[str, Any], weight) -> dict[str, Any]:
+    """Normalization over some axes of each image (cnnlab's ``per_image`` normalization is one, over all three).
+
+    Keras keeps gamma and beta in the shape of the normalized axes; they are stored here in the input's own
+    rank (ones along the others) so that both runtimes broadcast them as they are.
+    """
+    if config.get("rms_scaling"):
+        _refuse(layer, "RMS scaling")
+    rank = len(layer.input.shape)
+    axes = sorted(a % rank for a in (config["axis"] if isinstance(config["axis"], (list, tuple)) else [config["axis"]]))
+    if 0 in axes:
+        _refuse(layer, "normalization across the batch axis")
+    shape = [layer.input.shape[a] if a in axes else 1 for a in range(1, rank)]
+    entry = {"type": "layer_norm", "name": layer.name, "axes": axes, "epsilon": float(config["epsilon"])}
+    if config["scale"]:
+        entry["gamma"] = weight("gamma", np.reshape(layer.gamma, shape))
+    if config["center"]:
+        entry["beta"] = weight("beta", np.reshape(layer.beta, shape))
+    return entry
 
 
 def _with_activation(layer, entry: dict[str, Any], activation: Any) -> dict[str, Any]:
@@ -262,6 +285,8 @@ def forward(layers: list[dict[str, Any]], weights: dict[str, np.ndarray], x: np.
         elif kind == "batch_norm":
             scale = weights[layer["gamma"]] / np.sqrt(weights[layer["variance"]] + np.float32(layer["epsilon"]))
             x = (x - weights[layer["mean"]]) * scale + weights[layer["beta"]]
+        elif kind == "layer_norm":
+            x = _layer_norm_forward(x, layer, weights)
         elif kind == "activation":
             x = _activate(x, layer["activation"])
         elif kind == "flatten":
@@ -273,6 +298,16 @@ def forward(layers: list[dict[str, Any]], weights: dict[str, np.ndarray], x: np.
             raise WebExportError(f"unknown layer type {kind!r} in the web model; export it again")
         x = x.astype(np.float32, copy=False)
     return x
+
+
+def _layer_norm_forward(x: np.ndarray, layer: dict[str, Any], weights: dict[str, np.ndarray]) -> np.ndarray:
+    axes = tuple(layer["axes"])
+    mean = x.mean(axis=axes, keepdims=True)
+    variance = np.square(x - mean).mean(axis=axes, keepdims=True)
+    x = (x - mean) / np.sqrt(variance + np.float32(layer["epsilon"]))
+    if "gamma" in layer:
+        x = x * weights[layer["gamma"]]
+    return x + weights[layer["beta"]] if "beta" in layer else x
 
 
 def _padding(size: int, window: int, stride: int, padding: str) -> tuple[int, int]:

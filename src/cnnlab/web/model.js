@@ -48,6 +48,12 @@ const cnnlabModel = (() => {
       case "max_pool": return tf.maxPool(x, layer.pool_size, layer.strides, layer.padding);
       case "batch_norm":
         return tf.batchNorm(x, w[layer.mean], w[layer.variance], w[layer.beta], w[layer.gamma], layer.epsilon);
+      case "layer_norm": {
+        const { mean, variance } = tf.moments(x, layer.axes, true);
+        const y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, layer.epsilon)));
+        const scaled = layer.gamma ? tf.mul(y, w[layer.gamma]) : y;
+        return layer.beta ? tf.add(scaled, w[layer.beta]) : scaled;
+      }
       case "activation": return activate(x, layer.activation);
       case "flatten": return tf.reshape(x, [x.shape[0], -1]);  // NHWC order, as Keras flattens
       case "dense": return activate(withBias(tf.matMul(x, w[layer.kernel]), layer, w), layer.activation);
