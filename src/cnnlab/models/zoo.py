@@ -19,11 +19,15 @@ NUM_CLASSES = 10
 
 
 def _conv(keras, filters: int, kernel: int, padding: str, name: str):
-    return keras.layers.Conv2D(filters, kernel, padding=padding, activation="relu", name=name)
+    from cnnlab.models.layers import conv2d  # a keras.layers.Conv2D, faster on a one-channel input
+
+    return conv2d(filters, kernel, padding, name)
 
 
 def _pool(keras, name: str):
-    return keras.layers.MaxPooling2D(pool_size=2, strides=2, padding="same", name=name)
+    from cnnlab.models.layers import max_pool_2x2  # a keras.layers.MaxPooling2D with a faster gradient
+
+    return max_pool_2x2(name)
 
 
 def _head(keras, dense_units: int, dropout: float, hidden_name: str, out_name: str) -> list:
@@ -79,9 +83,9 @@ def layerscnn(conv_1_channels: int = 16, conv_2_channels: int = 36, kernel_size:
 
 def _conv_bn(keras, filters: int, kernel: int, padding: str, name: str) -> list:
     """Convolution without bias, (fused) batch normalization, ReLU."""
-    from cnnlab.models.layers import fused_batch_norm
+    from cnnlab.models.layers import conv2d, fused_batch_norm
 
-    return [keras.layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=name),
+    return [conv2d(filters, kernel, padding, name, activation=None, use_bias=False),
             fused_batch_norm(f"{name}_bn"), keras.layers.ReLU(name=f"{name}_relu")]
 
 
