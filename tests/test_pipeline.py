@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnlab.data.pipeline import batch_generator, make_eval_dataset, make_train_dataset, random_translate
+from cnnlab.data.augment import Augmentation, random_translate
+from cnnlab.data.pipeline import batch_generator, make_eval_dataset, make_train_dataset
 
 
 def _images(n=50, seed=0):
@@ -49,7 +50,7 @@ def test_random_translate_moves_ink_without_losing_it():
 def test_random_rotate_turns_a_bar_and_repeats_with_its_seed():
     import tensorflow as tf
 
-    from cnnlab.data.pipeline import random_rotate
+    from cnnlab.data.augment import random_rotate
 
     bar = np.zeros((8, 28, 28, 1), np.float32)
     bar[:, 13:15, 4:24] = 255.0  # a horizontal bar through the centre
@@ -66,7 +67,7 @@ def test_random_rotate_turns_a_bar_and_repeats_with_its_seed():
 def test_random_flip_mirrors_about_half_and_only_left_right():
     import tensorflow as tf
 
-    from cnnlab.data.pipeline import random_flip
+    from cnnlab.data.augment import random_flip
 
     images = np.zeros((200, 28, 28, 1), np.float32)
     images[:, 5:20, 2] = 255.0  # a vertical stroke at the left edge
@@ -80,8 +81,8 @@ def test_augmented_pipeline_repeats_with_its_seed():
     x, y = _images(64), np.arange(64) % 10
 
     def first_batch(seed):
-        data = make_train_dataset(x, y, 16, seed, 0, 1, augment_shift=2, augment_rotate=15.0,
-                                  augment_flip=True)
+        augmentation = Augmentation(shift=2, rotate=15.0, flip=True, scale=0.1, elastic=2.0, corrupt=0.5)
+        data = make_train_dataset(x, y, 16, seed, 0, 1, augmentation)
         return np.asarray(next(iter(data))[0])
 
     np.testing.assert_array_equal(first_batch(7), first_batch(7))

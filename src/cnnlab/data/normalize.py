@@ -15,7 +15,8 @@ import numpy as np
 from cnnlab.errors import ConfigError
 
 IMAGE_SHAPE = (28, 28, 1)
-KINDS = ("standardize", "scale")
+KINDS = ("standardize", "scale", "per_image")
+PER_IMAGE_EPSILON = 1.0  # in squared raw-pixel units: keeps a uniform image at 0, negligible for any digit
 LAYER_NAME = "normalize"
 
 
@@ -24,7 +25,9 @@ class Normalizer:
     """How raw uint8 pixels become model inputs.
 
     ``standardize``: ``(x - per-pixel mean) / one global std``, both fitted on training images only (the
-    tutorial's recipe). ``scale``: ``x / 255``.
+    tutorial's recipe). ``scale``: ``x / 255``. ``per_image``: each image to mean 0 and standard deviation 1 on
+    its own (nothing fitted), so adding a constant to every pixel, or multiplying them all by one, changes
+    nothing the model sees: a photo's light level and ink strength cannot break it.
 
     Example:
         >>> norm = Normalizer.fit("scale", np.zeros((2, 784), np.uint8))
@@ -39,8 +42,8 @@ class Normalizer:
     @classmethod
     def fit(cls, kind: str, x_train: np.ndarray) -> "Normalizer":
         """Fit on training images ``(N, 784)`` (or ``(N, 28, 28[, 1])``)."""
-        if kind == "scale":
-            return cls("scale")
+        if kind in ("scale", "per_image"):
+            return cls(kind)
         if kind != "standardize":
             raise ConfigError(f"unknown normalization {kind!r}; use {' or '.join(KINDS)}")
         flat = np.asarray(x_train).reshape(len(x_train), -1)
@@ -57,7 +60,10 @@ class Normalizer:
         return cls("standardize", means.astype(np.float32), std if std > 0 else 1.0)
 
     def scale_and_offset(self) -> tuple[float, np.ndarray]:
-        """The formula as ``x * scale + offset``: a float32 ``scale`` and a ``(28, 28, 1)`` float32 ``offset``."""
+        """The formula as ``x * scale + offset``: a float32 ``scale`` and a ``(28, 28, 1)`` float32 ``offset``
+        (``standardize`` and ``scale``; ``per_image`` is no fixed formula)."""
+        if self.kind == "per_image":
+            raise ConfigError("per_image normalization has no fixed scale and offset")
         if self.kind == "scale":
             return float(np.float32(1 / 255)), np.zeros(IMAGE_SHAPE, np.float32)
         scale = np.float32(1) / np.float32(self.std)
@@ -66,8 +72,12 @@ class Normalizer:
 
     def apply(self, images: np.ndarray) -> np.ndarray:
         """Raw 0..255 pixels, ``(N, 784)``, ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` -> float32 ``(N, 28, 28, 1)``."""
-        scale, offset = self.scale_and_offset()
         x = np.asarray(images, dtype=np.float32).reshape((-1, *IMAGE_SHAPE))
+        if self.kind == "per_image":
+            mean = x.mean(axis=(1, 2, 3), keepdims=True)
+            variance = np.square(x - mean).mean(axis=(1, 2, 3), keepdims=True)
+            return (x - mean) / np.sqrt(variance + np.float32(PER_IMAGE_EPSILON))
+        scale, offset = self.scale_and_offset()
         return x * np.float32(scale) + offset
 
     def layer(self):
@@ -75,16 +85,20 @@ class Normalizer:
         ``keras.layers.Rescaling`` with the one scale and the per-pixel offsets.
 
         The offsets are a NumPy array in the layer's config, so a traced graph holds them as constants (an
-        exporter such as tf2onnx would take a captured tensor for an extra input).
+        exporter such as tf2onnx would take a captured tensor for an extra input). ``per_image`` is Keras's
+        ``LayerNormalization`` over the whole image, without learned scale or offset.
         """
         import keras
 
+        if self.kind == "per_image":
+            return keras.layers.LayerNormalization(axis=[1, 2, 3], epsilon=PER_IMAGE_EPSILON, center=False,
+                                                   scale=False, name=LAYER_NAME, dtype="float32")
         scale, offset = self.scale_and_offset()
         return keras.layers.Rescaling(scale, offset=offset, name=LAYER_NAME, dtype="float32")
 
     def to_dict(self) -> dict[str, Any]:
-        if self.kind == "scale":
-            return {"kind": "scale"}
+        if self.kind in ("scale", "per_image"):
+            return {"kind": self.kind}
         return {"kind": self.kind, "std": self.std, "mean": [float(v) for v in self.mean]}
 
     @classmethod
@@ -96,10 +110,10 @@ class Normalizer:
         """
         problem = _normalizer_problem(values)
         if problem:
-            raise ConfigError(f"not a valid normalizer ({problem}; need kind 'scale', or kind 'standardize' with "
-                              "784 finite means and a finite std > 0)")
-        if values["kind"] == "scale":
-            return cls("scale")
+            raise ConfigError(f"not a valid normalizer ({problem}; need kind 'scale' or 'per_image', or kind "
+                              "'standardize' with 784 finite means and a finite std > 0)")
+        if values["kind"] in ("scale", "per_image"):
+            return cls(values["kind"])
         return cls("standardize", np.asarray(values["mean"], dtype=np.float32), float(values["std"]))
 
 
@@ -110,7 +124,7 @@ def _normalizer_problem(values: Any) -> str | None:
     kind = values.get("kind")
     if kind not in KINDS:
         return f"kind {kind!r}" if "kind" in values else "no kind"
-    if kind == "scale":
+    if kind in ("scale", "per_image"):
         return None
     std, mean = values.get("std"), values.get("mean")
     if isinstance(std, bool) or not isinstance(std, (int, float)):

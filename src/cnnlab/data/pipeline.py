@@ -10,6 +10,7 @@ from typing import Iterator
 
 import numpy as np
 
+from cnnlab.data.augment import Augmentation, augment_batch
 from cnnlab.data.normalize import IMAGE_SHAPE
 from cnnlab.errors import ConfigError
 
@@ -56,8 +57,8 @@ def as_written(function):
 
 
 def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                       first_epoch: int, last_epoch: int, augment_shift: int = 0, augment_rotate: float = 0.0,
-                       augment_flip: bool = False, epoch_variable=None):
+                       first_epoch: int, last_epoch: int, augmentation: Augmentation = Augmentation(),
+                       epoch_variable=None):
     """A tf.data pipeline over epochs ``first_epoch .. last_epoch - 1``, one after another.
 
     With ``epoch_variable`` (a ``tf.Variable`` holding an epoch number) it is instead one epoch, the one the
@@ -66,8 +67,7 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
     with its epoch however many batches the epoch has.
 
     ``x`` holds raw uint8 images ``(N, 784)``; they stay in memory and each batch is a gather of shuffled
-    indices, augmented on raw pixels (so the border is true background: rotated up to ``augment_rotate``
-    degrees, mirrored left-right with ``augment_flip``, shifted up to ``augment_shift`` pixels) and fed as
+    indices, augmented on raw pixels (``cnnlab.data.augment``: the border is true background) and fed as
     float32 raw pixels: the model's first layer normalizes them. Epoch ``e``'s order and augmentation depend
     only on ``(seed, e)``.
     """
@@ -86,13 +86,8 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
     @as_written
     def gather(epoch, step, idx):
         batch = tf.cast(tf.gather(images, idx), tf.float32)
-        batch_seed = tf.stack([seed * 1_000_003 + epoch, step])
-        if augment_rotate:
-            batch = random_rotate(batch, augment_rotate, batch_seed + [0, 1 << 20])
-        if augment_flip:
-            batch = random_flip(batch, batch_seed + [0, 2 << 20])
-        if augment_shift:
-            batch = random_translate(batch, augment_shift, batch_seed)
+        if augmentation:
+            batch = augment_batch(batch, augmentation, tf.stack([seed * 1_000_003 + epoch, step]))
         return batch, tf.gather(labels, idx)
 
     if epoch_variable is None:
@@ -125,50 +120,6 @@ def fixed_pipeline_options():
     options.autotune.enabled = False
     options.experimental_optimization.inject_prefetch = False  # TF would add an autotuned prefetch
     return options
-
-
-def random_translate(batch, max_shift: int, seed):
-    """Shift each image of ``(B, 28, 28, 1)`` by up to ``max_shift`` pixels in x and y, filling with 0.
-
-    Stateless: the same seed gives the same shifts.
-    """
-    import tensorflow as tf
-
-    size = tf.shape(batch)[0]
-    padded = tf.pad(batch, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
-    offsets = tf.random.stateless_uniform([size, 2], seed=seed, minval=0, maxval=2 * max_shift + 1,
-                                          dtype=tf.int32)
-    rows = offsets[:, :1] + tf.range(28)[tf.newaxis, :]  # (B, 28) row indices into the padded image
-    cols = offsets[:, 1:] + tf.range(28)[tf.newaxis, :]
-    batch_rows = tf.gather(padded, rows, batch_dims=1)  # (B, 28, 28 + 2 * shift, 1)
-    return tf.gather(batch_rows, cols, axis=2, batch_dims=1)
-
-
-def random_rotate(batch, max_degrees: float, seed):
-    """Rotate each image of ``(B, 28, 28, 1)`` about its centre by up to ``max_degrees`` either way (bilinear,
-    filling with 0). Stateless: the same seed gives the same angles."""
-    import tensorflow as tf
-
-    size = tf.shape(batch)[0]
-    angles = tf.random.stateless_uniform([size], seed=seed, minval=-1.0, maxval=1.0) * (max_degrees * np.pi / 180)
-    cos, sin = tf.cos(angles), tf.sin(angles)
-    centre = (IMAGE_SHAPE[0] - 1) / 2
-    # Output pixel (x, y) samples input (a0 x + a1 y + a2, b0 x + b1 y + b2): a rotation about the centre.
-    offset_x = centre - cos * centre + sin * centre
-    offset_y = centre - sin * centre - cos * centre
-    zeros = tf.zeros_like(angles)
-    transforms = tf.stack([cos, -sin, offset_x, sin, cos, offset_y, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=batch, transforms=transforms, output_shape=IMAGE_SHAPE[:2], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT")
-
-
-def random_flip(batch, seed):
-    """Mirror each image of ``(B, 28, 28, 1)`` left-right with probability 1/2 (stateless)."""
-    import tensorflow as tf
-
-    flip = tf.random.stateless_uniform([tf.shape(batch)[0], 1, 1, 1], seed=seed) < 0.5
-    return tf.where(flip, tf.reverse(batch, axis=[2]), batch)
 
 
 def make_eval_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 1000):

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from cnnlab.config import TrainConfig
+from cnnlab.data.augment import Augmentation
 from cnnlab.data.normalize import IMAGE_SHAPE, Normalizer
 from cnnlab.data.pipeline import as_written, make_eval_dataset, make_train_dataset, steps_per_epoch
 from cnnlab.data.sources import Dataset, load_dataset
@@ -232,13 +233,19 @@ def _datasets(session: _Session, first_epoch: int, epoch_counter: EpochCounter |
     """The training pipeline from ``first_epoch`` and the validation pipeline (None without a validation set)."""
     config, splits = session.scaled, session.splits
     train_data = make_train_dataset(splits.x_train, splits.y_train, config.batch_size, config.seed, first_epoch,
-                                    config.epochs, config.augment_shift, config.augment_rotate, config.augment_flip,
+                                    config.epochs, augmentation_of(config),
                                     epoch_counter.variable if epoch_counter else None)
     val_data = make_eval_dataset(splits.x_val, splits.y_val, batch_size=1000) if len(splits.x_val) else None
     if _one_hot_labels(config):
         train_data = train_data.map(_with_one_hot_labels)
         val_data = val_data.map(_with_one_hot_labels) if val_data is not None else None
     return train_data, val_data
+
+
+def augmentation_of(config: TrainConfig) -> Augmentation:
+    """The training pipeline's augmentation, from the config's ``augment_*`` settings."""
+    return Augmentation(shift=config.augment_shift, rotate=config.augment_rotate, flip=config.augment_flip,
+                        scale=config.augment_scale, elastic=config.augment_elastic, corrupt=config.augment_corrupt)
 
 
 @as_written
