@@ -143,3 +143,134 @@ def images_run(tmp_path_factory):
         return Run.load(path)
     config = TrainConfig.from_recipe("default", epochs=1, limit=10000, val_split=500, seed=3)
     return train(config, path, dataset=load_dataset("mnist", download=False))
+
+
+# -------------------------------------------------------------------- harder scenes (issue 23's kinds)
+
+
+def ink_from_lowres(digit8: np.ndarray, height: int = 140) -> np.ndarray:
+    """A scikit-learn ``load_digits`` image (8x8, values 0..16: low-resolution real handwriting) scaled up
+    smoothly to ``height`` px: ink coverage in [0, 1]."""
+    small = Image.fromarray(np.clip(np.asarray(digit8, dtype=np.float32).reshape(8, 8) * 16, 0, 255).astype(np.uint8))
+    big = small.resize((height, height), Image.Resampling.BICUBIC)
+    return np.clip((np.asarray(big, dtype=np.float32) / 255.0 - 0.15) / 0.7, 0, 1)
+
+
+def restroke(ink: np.ndarray, width_change: int) -> np.ndarray:
+    """Thicker (marker, ``width_change`` > 0) or thinner (fine pen, < 0) strokes, with soft edges."""
+    mask = ink > 0.5
+    if width_change > 0:
+        mask = ndimage.binary_dilation(mask, iterations=width_change)
+    elif width_change < 0:
+        thinner = ndimage.binary_erosion(mask, iterations=-width_change)
+        mask = thinner if thinner.sum() > 0.25 * mask.sum() else mask
+    return ndimage.gaussian_filter(mask.astype(np.float32), 0.8)
+
+
+def lighting(size: tuple[int, int], rng: np.random.Generator, vignette: float = 0.0, shadow: float = 0.0,
+             gradient: float = 0.0) -> np.ndarray:
+    """An illumination map (H x W, 1 = full light): vignetting (dark corners), a soft-edged shadow band at a
+    random angle and a gradient, computed at 1/8 size and stretched (cheap for 12 MP)."""
+    width, height = size
+    w, h = max(2, width // 8), max(2, height // 8)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    u, v = x / w - 0.5, y / h - 0.5
+    light = 1.0 - vignette * ((u ** 2 + v ** 2) / 0.5) ** 1.5
+    angle = rng.uniform(0, np.pi)
+    along = np.cos(angle) * u + np.sin(angle) * v
+    light *= 1.0 - gradient * (along - along.min()) / max(float(np.ptp(along)), 1e-6)
+    if shadow:
+        across = -np.sin(angle) * u + np.cos(angle) * v - rng.uniform(-0.3, 0.3)
+        half = rng.uniform(0.08, 0.25)
+        edge = rng.uniform(0.005, 0.03)  # a sharp or a soft edge
+        inside = 1 / (1 + np.exp((np.abs(across) - half) / edge))
+        light *= 1.0 - shadow * inside
+    small = Image.fromarray(light.astype(np.float32), "F")
+    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def paper_lines(size: tuple[int, int], rng: np.random.Generator, kind: str, tilt: float = 0.0,
+                margin: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Notebook paper's lines as coverage (H x W in [0, 1]) and an RGB colour map: light-blue ruled or squared
+    lines, and a red margin line, tilted by ``tilt`` degrees."""
+    width, height = size
+    scale = 2
+    canvas = Image.new("L", (width * scale, height * scale), 0)
+    red = Image.new("L", (width * scale, height * scale), 0)
+    draw, draw_red = ImageDraw.Draw(canvas), ImageDraw.Draw(red)
+    spacing = int(height * rng.uniform(0.06, 0.12)) * scale
+    thickness = max(1, int(height * rng.uniform(0.002, 0.006)) * scale)
+    slope = np.tan(np.deg2rad(tilt))
+    span = 2 * max(width, height) * scale
+    offset = int(rng.integers(0, spacing))
+    for y0 in range(-span, span, spacing):
+        y = y0 + offset
+        draw.line([(-span, y - slope * span), (span, y + slope * span)], fill=255, width=thickness)
+        if kind == "squared":
+            draw.line([(y + slope * span, -span), (y - slope * span, span)], fill=255, width=thickness)
+    if margin:
+        x = int(width * scale * rng.uniform(0.12, 0.3))
+        draw_red.line([(x + slope * span, -span), (x - slope * span, span)], fill=255, width=thickness + scale)
+    lines = np.asarray(canvas.resize(size, Image.Resampling.BOX), dtype=np.float32) / 255.0 * rng.uniform(0.5, 1.0)
+    margin_cover = np.asarray(red.resize(size, Image.Resampling.BOX), dtype=np.float32) / 255.0
+    cover = np.maximum(lines, margin_cover)
+    colour = np.empty((height, width, 3), np.float32)
+    colour[:] = (120, 170, 220)
+    colour[margin_cover > lines] = (215, 60, 60)
+    return cover, colour
+
+
+def scene(ink: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (480, 360), *,
+          paper=(235, 230, 215), ink_rgb=(30, 35, 90), light: np.ndarray | None = None, noise: float = 4.0,
+          where: tuple[float, float] | None = None, tilt: float = 0.0,
+          lines: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``ink`` (rotated by ``tilt``) on paper, optionally over notebook ``lines``, under ``light``; H x W x 3
+    uint8."""
+    width, height = size
+    if tilt:
+        ink = np.asarray(Image.fromarray(ink.astype(np.float32), "F").rotate(tilt, Image.Resampling.BILINEAR,
+                                                                             expand=True), dtype=np.float32)
+    h, w = ink.shape
+    if where is None:
+        where = (rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7))
+    top = int(np.clip(where[1] * height - h / 2, 0, max(0, height - h)))
+    left = int(np.clip(where[0] * width - w / 2, 0, max(0, width - w)))
+    photo = np.empty((height, width, 3), np.float32)
+    photo[:] = paper
+    if lines is not None:
+        cover, colour = lines
+        photo += cover[..., None] * (colour - photo)
+    patch = photo[top:top + h, left:left + w]
+    cover_ink = np.clip(ink[:patch.shape[0], :patch.shape[1], None], 0, 1)
+    patch += cover_ink * (np.asarray(ink_rgb, np.float32) - patch)
+    if light is not None:
+        photo *= light[..., None]
+    if noise:
+        photo += rng.normal(0, noise, (height, width, 1)).astype(np.float32)
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+EXIF_ORIENTATION = 0x0112
+# orientation tag -> how to store an upright photo so that a viewer (and exif_transpose) shows it upright
+_STORE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+def exif_rotated_jpeg(photo: np.ndarray, orientation: int, quality: int = 88) -> bytes:
+    """The photo stored sideways (or upside down) with the EXIF orientation tag that puts it upright."""
+    image = Image.fromarray(photo).transpose(_STORE[orientation])
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = orientation
+    return encode(image, "JPEG", quality=quality, exif=exif)
+
+
+def transparent_canvas(ink: np.ndarray, rgb=(0, 0, 0), hidden_rgb=(0, 0, 0), size: int = 280) -> Image.Image:
+    """A drawing-app export: strokes in ``rgb`` whose alpha is the ink, on a transparent background whose
+    (invisible) colour is ``hidden_rgb``."""
+    alpha = np.zeros((size, size), np.float32)
+    h, w = ink.shape
+    top, left = (size - h) // 2, (size - w) // 2
+    alpha[top:top + h, left:left + w] = ink[:size - top, :size - left]
+    rgba = np.empty((size, size, 4), np.uint8)
+    rgba[..., :3] = np.where(alpha[..., None] > 0, np.asarray(rgb), np.asarray(hidden_rgb))
+    rgba[..., 3] = np.clip(alpha * 255, 0, 255).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA")

@@ -2,11 +2,16 @@
 
 The pipeline (``style="digits"``)::
 
-    decode (EXIF-rotated, alpha flattened)  ->  greyscale in [0, 1]
-    -> detect the paper and the ink's polarity  ->  even out the light (robust smooth paper surface)
-    -> ink strength in [0, 1], white ink on black  ->  keep the digit's connected parts, crop to them
-    -> scale the longest side to 80 px  ->  thicken thin strokes to MNIST's stroke width (relative)
+    decode (EXIF-rotated; a big JPEG decoded at a reduced size)  ->  at most 640 px, darkest and brightest
+    channel of each pixel (colour inks show best there); a transparent drawing's alpha is its ink
+    -> polarity from the ink candidates (background.py)  ->  paper from a wide grey closing, ink = 1 - pixel/paper
+    -> ink mask (noise- and strength-relative)  ->  ruled / squared / margin lines removed (lines.py)
+    -> the digit's parts chosen by shape and position (parts.py), crop to them
+    -> scale the longest side to 80 px  ->  stroke width toward MNIST's, both ways (strokes.py)
     -> scale the longest side to 20 px (anti-aliased)  ->  place in 28x28 by the centre of mass
+
+Each new step can be switched off with ``skip=`` (the benchmark's ablation): the step then falls back to what
+the pipeline did before it existed.
 
 ``style="fashion"`` (Fashion-MNIST runs) keeps the grey levels of the object, scales its longest side to 28
 px and centres it by its bounding box, with no stroke thickening: that is how Fashion-MNIST was made.
@@ -23,25 +28,31 @@ import io
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from cnnlab.errors import DataError
+from cnnlab.images.background import dark_ink, ink_is_dark, light_ink
+from cnnlab.images.lines import remove_lines
+from cnnlab.images.parts import choose_digit
+from cnnlab.images.strokes import normalize_width
 
 STYLES = ("digits", "fashion")
+# The steps ``skip`` may switch off: the paper by closing, polarity from ink candidates, colour channels,
+# alpha as ink, line removal, choosing the digit by shape, stroke thinning.
+STEPS = ("background", "polarity", "colour", "alpha", "lines", "select", "strokes")
 WORK_SIDE = 640  # analyse photos at most this big: enough for a digit, fast for a 12-megapixel photo
 MID_SIDE = 80  # the crop is reshaped at 4x the final size, where strokes are thickened precisely
 DIGIT_BOX = 20  # MNIST: the digit's longest side, in a 28x28 frame
 FRAME = 28
-# MNIST's stroke width relative to the digit's longest side (median of 2,000 training digits, measured with
-# _stroke_width on the 80-px crop, as here); thinner strokes are thickened towards it.
-MNIST_STROKE_RATIO = 0.11
-THICKEN_BELOW = 0.8  # thicken only strokes thinner than this fraction of MNIST's
 MIN_BLOCKS_ACROSS = 4  # a cubic paper surface needs at least this many blocks along each side
 MIN_CONTRAST = 0.08  # ink must differ from the paper by 8 % of the paper's brightness (or of full range)
+LOW_INK = 0.04  # the ink mask takes pixels this far above the paper (and above the noise) ...
+LOW_OF_PEAK = 0.1  # ... and above this fraction of the strongest ink
+UNIFORM_COLOUR = 0.08  # a drawing whose opaque pixels vary less than this in brightness: its alpha is the ink
 
 
 class ImageError(DataError):
@@ -59,7 +70,13 @@ class BlankImageError(ImageError):
 @dataclass(frozen=True)
 class PreparedImage:
     """What the model sees: ``pixels`` (28x28 uint8, white ink on black), ``model_input`` (the same pixels as
-    the model takes them: float32 (28, 28, 1), values 0..255) and ``preview`` (the pixels as a PIL 'L' image)."""
+    the model takes them: float32 (28, 28, 1), values 0..255) and ``preview`` (the pixels as a PIL 'L' image).
+
+    ``details`` holds numbers (JSON-safe): what was removed (``line_pixels``, ``dropped_parts``,
+    ``shadow_depth``: how much darker the darkest paper is than the brightest), the stroke-width change.
+    ``removed`` holds the masks behind them at the working size (``work``: the picture, ``paper``: the light
+    map, ``lines``, ``dropped``, ``digit``), for ``explain.explain_image``.
+    """
 
     pixels: np.ndarray
     model_input: np.ndarray
@@ -67,15 +84,18 @@ class PreparedImage:
     inverted: bool  # the source was dark ink on light paper
     bbox: tuple[int, int, int, int]  # (left, top, right, bottom) of the ink in source pixels
     details: dict[str, Any] = field(default_factory=dict)
+    removed: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
-def preprocess_image(source: Any, *, style: str = "digits", max_side: int | None = None) -> PreparedImage:
+def preprocess_image(source: Any, *, style: str = "digits", max_side: int | None = None,
+                     skip: Collection[str] = ()) -> PreparedImage:
     """Turn a photo or drawing into an MNIST-style 28x28 image (and the model's input).
 
     Args:
         source: a path, the file's bytes, a PIL image or a numpy array (2-D grey, or H x W x 3/4).
         style: ``"digits"`` (MNIST) or ``"fashion"`` (Fashion-MNIST: bounding-box centring, no thickening).
         max_side: refuse images wider or taller than this, checked before the pixels are decoded.
+        skip: steps of ``STEPS`` to switch off (for measuring what each one brings).
 
     Returns:
         a ``PreparedImage``. Raises ``ImageError`` for unreadable or oversized input and
@@ -83,24 +103,73 @@ def preprocess_image(source: Any, *, style: str = "digits", max_side: int | None
     """
     if style not in STYLES:
         raise ImageError(f"unknown preprocessing style {style!r}; use digits or fashion")
-    grey = to_grey(load_image(source, max_side))
-    work, scale = _shrink(grey, WORK_SIDE)
-    ink, inverted, noise = ink_strength(work)
-    if style == "digits":
-        pixels, box = _digits(ink, noise)
-    else:
+    unknown = set(skip) - set(STEPS)
+    if unknown:
+        raise ImageError(f"unknown preprocessing step(s) {sorted(unknown)}; choose from {', '.join(STEPS)}")
+    image = load_image(source, max_side, reduce_to=WORK_SIDE if style == "digits" else None)
+    if style == "fashion":
+        grey = to_grey(image)
+        work, scale = _shrink(grey, WORK_SIDE)
+        ink, inverted, noise = ink_strength(work)
         pixels, box = _fashion(ink, noise)
+        return _prepared(pixels, inverted, box, scale, {"style": style, "noise": float(noise)}, {})
+    source_side = _source_side(image)
+    ink, inverted, noise, removed, details = _digit_ink(image, set(skip))
+    scale = max(ink.shape) / source_side
+    pixels, box, found = _digits(ink, noise, set(skip))
+    removed.update(found.pop("masks"))
+    details.update(found, style=style, noise=float(noise))
+    return _prepared(pixels, inverted, box, scale, details, removed)
+
+
+def _prepared(pixels, inverted, box, scale, details, removed) -> PreparedImage:
     left, top, right, bottom = (int(round(v / scale)) for v in box)
     model_input = pixels.astype(np.float32)[..., np.newaxis]  # raw pixels: the model normalizes them itself
     return PreparedImage(pixels, model_input, Image.fromarray(pixels, "L"), inverted, (left, top, right, bottom),
-                         {"style": style, "noise": float(noise)})
+                         details, removed)
+
+
+def _source_side(image: Image.Image) -> float:
+    """The longest side of the source before any reduced decoding (for the bounding box in source pixels)."""
+    return max(image.size) / image.info.get("cnnlab_reduced", 1.0)
+
+
+def _digit_ink(image: Image.Image, skip: set[str]) -> tuple[np.ndarray, bool, float, dict, dict]:
+    """The ink map at the working size, the polarity, its noise, the maps behind it and their numbers."""
+    alpha = None if "alpha" in skip else alpha_ink(image)
+    if alpha is not None:
+        ink, _ = _shrink(alpha, WORK_SIDE)
+        return ink, False, _noise_level(ink), {"work": 1.0 - ink}, {"alpha_as_ink": True}
+    if "colour" in skip:
+        grey = _shrink(to_grey(image), WORK_SIDE)[0]
+        darkest = brightest = grey
+    else:
+        darkest, brightest = (_shrink(c, WORK_SIDE)[0] for c in extreme_channels(image))
+        grey = (darkest + brightest) / 2
+    noise = _noise_level(grey)
+    if "polarity" in skip:
+        inverted = _extremes_say_dark(grey)
+    else:
+        inverted = ink_is_dark(darkest, brightest, noise)
+    if "background" in skip:
+        ink, _, _ = ink_strength(darkest if inverted else brightest, inverted)
+        paper = np.full_like(grey, float(np.median(grey)))
+    elif inverted:
+        ink, paper = dark_ink(darkest)
+    else:
+        ink, paper = light_ink(brightest)
+    depth = float(np.percentile(paper, 99) - np.percentile(paper, 1))
+    return ink, inverted, _noise_level(ink), {"work": grey, "paper": paper}, {"shadow_depth": round(depth, 4)}
 
 
 # -------------------------------------------------------------------- decoding
 
 
-def load_image(source: Any, max_side: int | None = None) -> Image.Image:
+def load_image(source: Any, max_side: int | None = None, reduce_to: int | None = None) -> Image.Image:
     """Open ``source`` as a PIL image (first frame, EXIF orientation applied), checking its size first.
+
+    ``reduce_to``: a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (Pillow's ``draft``), as long as both
+    sides stay at least this long: a 12-megapixel photo then costs a fraction of its full decode.
 
     Whatever the bytes are, the answer is an image in a mode ``to_grey`` reads or an ``ImageError``: a file
     that Pillow's decoders choke on (any exception inside them) is damaged data, and Pillow's own limits
@@ -145,9 +214,14 @@ def load_image(source: Any, max_side: int | None = None) -> Image.Image:
                 image.seek(0)  # GIF, TIFF: the first frame
             except (AttributeError, EOFError):
                 pass
+            if reduce_to and image.format == "JPEG" and image.mode in ("L", "RGB"):
+                image.draft(image.mode, (reduce_to, reduce_to))
             image.load()
+            reduced = image.size[0] / width
             image = ImageOps.exif_transpose(image) or image
-            return _readable_mode(image)
+            image = _readable_mode(image)
+            image.info["cnnlab_reduced"] = reduced  # decoded size / stored size, for boxes in source pixels
+            return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _bomb(width, height) from None
     except MemoryError:
@@ -243,6 +317,39 @@ def to_grey(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
+def extreme_channels(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The darkest and the brightest channel of each pixel, in [0, 1] (both the grey level for grey images).
+
+    Coloured ink stands out most in its darkest channel on paper (blue ballpoint in red, red pen in green and
+    blue) and in its brightest one on a dark screen. Transparency is flattened as ``to_grey`` does.
+    """
+    if image.mode not in ("RGB", "RGBA", "P") or image.mode == "RGBA" and _has_transparency(image):
+        grey = to_grey(image)
+        return grey, grey
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return rgb.min(axis=2), rgb.max(axis=2)
+
+
+def alpha_ink(image: Image.Image) -> np.ndarray | None:
+    """A transparent drawing's alpha as ink in [0, 1], when its opaque pixels all have about one colour
+    (strokes on a transparent canvas: the colour says nothing, the alpha is the drawing); else None."""
+    if image.mode not in ("LA", "RGBA", "PA") and not (image.mode == "P" and "transparency" in image.info):
+        return None
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    alpha = rgba[..., 3]
+    if alpha.min() > 0.5 or alpha.max() < 0.5:
+        return None  # opaque (a photo saved with alpha) or invisible
+    grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    opaque = grey[alpha > 0.5]
+    if float(np.percentile(opaque, 95) - np.percentile(opaque, 5)) > UNIFORM_COLOUR:
+        return None  # a coloured picture with holes: its colours carry the drawing
+    return alpha
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    return bool(np.asarray(image.getchannel("A")).min() < 255)
+
+
 def _shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """Area-average down so the longest side is at most ``side``; returns the image and the scale used."""
     height, width = grey.shape
@@ -258,7 +365,15 @@ def _shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, float]:
 # -------------------------------------------------------------------- paper and ink
 
 
-def ink_strength(grey: np.ndarray) -> tuple[np.ndarray, bool, float]:
+def _extremes_say_dark(grey: np.ndarray) -> bool:
+    """The polarity as the pipeline decided it before ``background.ink_is_dark``: by the frame's extremes."""
+    background_level = float(np.median(grey))
+    darker = background_level - float(np.percentile(grey, 0.5))
+    lighter = float(np.percentile(grey, 99.5)) - background_level
+    return darker > lighter  # the ink lies further below the paper than above it
+
+
+def ink_strength(grey: np.ndarray, inverted: bool | None = None) -> tuple[np.ndarray, bool, float]:
     """Ink in [0, 1] (white ink on black) with the lighting evened out; also whether the source was
     dark-on-light, and the noise level (robust std) of the result.
 
@@ -266,10 +381,8 @@ def ink_strength(grey: np.ndarray) -> tuple[np.ndarray, bool, float]:
     ``paper`` is a smooth surface fitted to the paper only: so a shadow dims the paper and the ink alike
     and the ink keeps its strength. Light ink on a dark screen is measured as ``pixel - background``.
     """
-    background_level = float(np.median(grey))
-    darker = background_level - float(np.percentile(grey, 0.5))
-    lighter = float(np.percentile(grey, 99.5)) - background_level
-    inverted = darker > lighter  # the ink lies further below the paper than above it
+    if inverted is None:
+        inverted = _extremes_say_dark(grey)
     if inverted:
         paper = _background_surface(grey, ink_is_dark=True)
         ink = 1.0 - grey / np.maximum(paper, 1e-3)
@@ -374,45 +487,48 @@ def _select_parts(mask: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------- digits
 
 
-def _digits(ink: np.ndarray, noise: float) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    mask, _ = _ink_mask(ink, noise)
-    parts = _select_parts(mask)
+def _digits(ink: np.ndarray, noise: float, skip: set[str]) -> tuple[np.ndarray, tuple, dict[str, Any]]:
+    """The 28x28 digit from the ink map, its box in ink-map pixels, and what was removed on the way."""
+    smooth = ndimage.gaussian_filter(ink, 1.0)
+    smooth_noise = max(noise / 3.5, 1e-4)  # a sigma-1 Gaussian averages about 12 pixels
+    peak = float(smooth.max())
+    if peak < MIN_CONTRAST or peak < 6 * smooth_noise:
+        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit, "
+                              "dark on light or light on dark")
+    if "select" in skip:
+        mask = smooth > max(4 * smooth_noise, 0.3 * peak)
+    else:  # relative to the noise and the digit's own strength, so faint pencil next to a dark blot stays
+        threshold = max(4 * smooth_noise, LOW_INK, LOW_OF_PEAK * float(np.percentile(smooth, 99.9)))
+        mask = smooth > threshold
+    lines = np.zeros_like(mask)
+    if "lines" not in skip:
+        line_level = max(0.5 * float(smooth[mask].min()) if mask.any() else 0.0, 2.5 * smooth_noise)
+        cleaned, lines = remove_lines(mask, smooth, line_level)
+        if cleaned.sum() >= max(20, 0.02 * mask.sum()):  # else the "line" was all there is: a 1, say
+            mask = cleaned
+        else:
+            lines = np.zeros_like(mask)
+    if "select" in skip:
+        parts, dropped = _select_parts(mask), np.zeros_like(mask)
+        dropped = mask & ~parts
+    else:
+        parts, dropped = choose_digit(mask, smooth)
+    if not parts.any():
+        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit")
     strength = float(np.percentile(ink[parts], 90))  # cores of strokes saturate, as in MNIST
     floor = min(2 * noise, 0.5 * strength)
     values = np.clip((ink - floor) / max(strength - floor, 1e-3), 0, 1)
-    values[~ndimage.binary_dilation(parts, iterations=2)] = 0  # nothing outside the digit's own parts
+    near = ndimage.binary_dilation(parts, iterations=2)
+    values[~near | (ndimage.binary_dilation(lines) & ~parts)] = 0  # nothing outside the digit's own parts
     top, bottom, left, right = _bounds(values > 0.02)
-    crop = values[top:bottom, left:right]
-    mid = _resize_longest(crop, MID_SIDE)
-    width = _stroke_width(mid)
-    if width < THICKEN_BELOW * MNIST_STROKE_RATIO * MID_SIDE:
-        # growing strokes by e also grows the digit by e, so solve (width + e) = ratio * (side + e)
-        extra = (MNIST_STROKE_RATIO * MID_SIDE - width) / (1 - MNIST_STROKE_RATIO)
-        mid = _thicken(mid, extra)
-        # a thin line loses contrast when shrunk: stretch its cores back to full ink
-        mid = np.clip(mid / max(float(np.percentile(mid[mid > 0.1], 90)), 1e-3), 0, 1)
+    mid = _resize_longest(values[top:bottom, left:right], MID_SIDE)
+    mid, change = normalize_width(mid, thin="strokes" not in skip)
     box = _resize_longest(mid, DIGIT_BOX)
-    return _place_by_mass(box), (left, top, right, bottom)
-
-
-def _stroke_width(image: np.ndarray) -> float:
-    """Typical stroke width in pixels: twice the distance-to-background along the strokes' ridges, minus 1."""
-    mask = image > 0.5
-    if not mask.any():
-        return 0.0
-    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    ridge = mask & (distance >= ndimage.maximum_filter(distance, size=3))
-    return float(2 * np.median(distance[ridge]) - 1)
-
-
-def _thicken(image: np.ndarray, extra: float) -> np.ndarray:
-    """Grow strokes by ``extra`` pixels in width with a grey dilation by a disc (keeps the soft edges)."""
-    radius = extra / 2 + 0.5  # a disc of radius r on the pixel grid adds about 2r - 1 to the width
-    reach = int(np.ceil(radius))
-    y, x = np.mgrid[-reach:reach + 1, -reach:reach + 1]
-    disc = x ** 2 + y ** 2 <= radius ** 2 + 0.5
-    grown = ndimage.grey_dilation(np.pad(image, reach), footprint=disc)
-    return grown
+    _, dropped_parts = ndimage.label(dropped)
+    found = {"line_pixels": int(lines.sum()), "dropped_parts": int(dropped_parts),
+             "stroke_change": round(float(change) / MID_SIDE, 4),
+             "masks": {"lines": lines, "dropped": dropped, "digit": parts}}
+    return _place_by_mass(box), (left, top, right, bottom), found
 
 
 def _place_by_mass(box: np.ndarray) -> np.ndarray:
