@@ -32,7 +32,10 @@ def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules:
         return
     with silenced_stderr():
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        # the device probe, hidden too: without a GPU, the CUDA build logs "failed call to cuInit" at the first look
+        tensorflow.config.list_physical_devices()
 
 
 def seed_everything(seed: int) -> None:
