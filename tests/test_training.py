@@ -242,3 +242,29 @@ def test_resume_after_the_commit_point_was_lost_refuses_instead_of_starting_over
                                        "1 epoch.s. of history.csv; restore it"):
         train(config_for_resume(path), path, resume=True, dataset=mnist)
     assert (path / "history.csv").read_text() == history  # nothing was replaced
+
+
+def test_auto_precision_picks_mixed_float16_on_a_gpu(monkeypatch):
+    import tensorflow as tf
+
+    from cnnlab.runtime import resolve_precision
+
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: ["/physical_device:GPU:0"] if kind == "GPU" else real(kind))
+    assert resolve_precision("auto") == "mixed_float16"
+    assert resolve_precision("float32") == "float32"
+
+
+@pytest.mark.slow
+def test_mixed_float16_trains_and_saves_a_float32_model(tmp_path, mnist):
+    """The GPU's precision, run here on the CPU (slowly, but the same graph): Keras scales the loss, and the run's
+    model.keras is float32 like every other."""
+    from cnnlab.config import TrainConfig
+    from cnnlab.training.train import train
+
+    config = TrainConfig.from_recipe("fast", epochs=1, limit=600, precision="mixed_float16", seed=2)
+    run = train(config, tmp_path / "fp16", dataset=mnist)
+    assert run.manifest["precision"] == "mixed_float16"
+    assert np.isfinite(run.history["loss"]).all() and run.metrics["accuracy"] > 0.3
+    assert {layer.dtype_policy.name for layer in run.load_model().layers} == {"float32"}

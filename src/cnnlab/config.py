@@ -29,7 +29,7 @@ CONFIG_FILE = "config.json"  # a run directory's saved config (cnnlab.run names 
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
 NORMALIZATIONS = ("standardize", "scale", "per_image")
 VAL_MODES = ("last", "random")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 
@@ -191,7 +191,8 @@ class TrainConfig:
     seed: int = option(0, "random seed: the same seed gives the same history", low=0)
     steps_per_execution: int = option(50, "optimizer steps per compiled call; more means fewer Python round-trips",
                                       low=1)
-    precision: str = option("auto", "auto (bfloat16 where the CPU computes it natively), float32 or mixed_bfloat16",
+    precision: str = option("auto", "auto (float16 on a GPU, bfloat16 where the CPU computes it natively, else "
+                            "float32), float32, mixed_bfloat16 or mixed_float16",
                             choices=PRECISIONS)
     distribute: str = option("none", "none, mirrored (local GPUs or the CPU) or multiworker (from TF_CONFIG); the "
                              "batch size and learning rate scale with the replicas", choices=DISTRIBUTE)

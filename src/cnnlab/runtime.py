@@ -48,18 +48,17 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_precision(precision: str) -> str:
-    """``auto`` becomes ``mixed_bfloat16`` on a CPU with native bfloat16 arithmetic (AVX-512 BF16 or AMX) and
-    no GPU, else ``float32``; the other values are returned as they are.
-
-    bfloat16 matrix work runs about twice as fast as float32 on such CPUs; without native support it is
-    emulated and slower, and a GPU would rather use float16, so ``auto`` stays with float32 there.
+    """``auto`` becomes ``mixed_float16`` on a GPU (its tensor cores compute float16 products at several times
+    their float32 rate; Keras scales the loss so small gradients survive), ``mixed_bfloat16`` on a CPU with
+    native bfloat16 arithmetic (AVX-512 BF16 or AMX), and ``float32`` elsewhere, where bfloat16 would be emulated
+    and slower. The other values are returned as they are.
     """
     if precision != "auto":
         return precision
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
-        return "float32"
+        return "mixed_float16"
     return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
 
 
