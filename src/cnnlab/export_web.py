@@ -1,9 +1,10 @@
 """Export a run's model as a static web folder: a drawing page that runs the model in the browser, no Python.
 
-The folder holds the page (``index.html``, ``app.js``, ``preprocess.js``, ``model.js``, ``style.css``), the model
-as ``model.json`` (its layers in order, class names, weight index) plus ``weights.bin`` (float32, little-endian),
-and the vendored TensorFlow.js runtime (``vendor/``: core and CPU backend, their licence and a manifest with
-versions and sha256s). Every path is relative, so any static file host serves it.
+The folder holds the page (``index.html``, ``app.js``, ``preprocess.js``, ``model.js``, and ``style.css``, the
+served page's own), the model as ``model.json`` (its layers in order, class names, weight index) plus
+``weights.bin`` (float32, little-endian), and the vendored TensorFlow.js runtime (``vendor/``: core and CPU
+backend, their licence and a manifest with versions and sha256s). Every path is relative, so any static file host
+serves it.
 
 The model description is this module's own small format, not a TensorFlow.js LayersModel: each Keras layer of
 the run's model becomes one entry (rescale, layer_norm, conv2d, max_pool, batch_norm, activation, flatten, dense)
@@ -32,7 +33,8 @@ FORMAT_NAME = "cnnlab-web-model"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.bin"
-PAGE_FILES = ("index.html", "app.js", "preprocess.js", "model.js", "style.css")
+PAGE_FILES = ("index.html", "app.js", "preprocess.js", "model.js")
+STYLE = ("serve", "static", "style.css")  # the served drawing page's stylesheet: one look for both pages
 VENDOR = "vendor"
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 IDENTITY_LAYERS = ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "InputLayer")
@@ -55,6 +57,7 @@ def write_web(run, model, folder: Path) -> None:
     assets = resources.files("cnnlab") / "web"
     for name in PAGE_FILES:
         (folder / name).write_bytes((assets / name).read_bytes())
+    (folder / STYLE[-1]).write_bytes(resources.files("cnnlab").joinpath(*STYLE).read_bytes())
     (folder / VENDOR).mkdir()
     for item in (assets / VENDOR).iterdir():
         if item.is_file():
