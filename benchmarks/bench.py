@@ -2,7 +2,10 @@
 
     .venv/bin/python benchmarks/bench.py                       # every part (make bench), 35-65 min on 2 cores
     .venv/bin/python benchmarks/bench.py --quick --parts tutorial,anatomy --out /tmp/bq --doc /tmp/bq/P.md
-    .venv/bin/python benchmarks/bench.py --render-only         # the document again from bench-results/
+    .venv/bin/python benchmarks/bench.py --render-only         # the document again from bench-results/*/
+
+Results go to bench-results/<kind>/<part>.json, a folder per CPU kind (e.g. amd-epyc-family26-model2-2cpu-bf16):
+a run writes only its own machine's kind, and the document shows every kind found, side by side.
 
 Not part of the cnnlab package (the parts live in ``cnnlab_bench``, beside this file). Mistakes end as one line
 on stderr and an exit code, as in ``cnnlab``; ``--debug`` shows tracebacks and stops at a failing part.
@@ -41,12 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "  latency           single-image and 10,000-image prediction: Keras, SavedModel, TFLite, ONNX\n"
                     "  scaling           training time at 15k/30k/60k images; peak memory of a full run\n"
                     "  best              the best recipe on MNIST and Fashion-MNIST over --seeds seeds (longest)\n"
-                    "Each part writes OUT/<part>.json the moment it ends; then --doc is rendered from every part\n"
-                    "file in OUT. A re-run (e.g. after an interruption) skips the parts whose json is there with the\n"
-                    "same settings from the same kind of machine, and the best part reuses its finished runs in\n"
-                    "OUT/best-runs; --rerun measures everything again. Progress goes to stderr.")
+                    "Each part writes OUT/<kind>/<part>.json the moment it ends, <kind> naming this machine's CPU\n"
+                    "(e.g. amd-epyc-family26-model2-2cpu-bf16); then --doc is rendered from every kind's part files\n"
+                    "in OUT, the kinds side by side (an older OUT/<part>.json counts for its record's kind). A re-run\n"
+                    "(e.g. after an interruption) skips the parts whose json is in this kind's folder with the same\n"
+                    "settings from the same machine, and the best part reuses its finished runs in\n"
+                    "OUT/<kind>/best-runs; --rerun measures everything again. Progress goes to stderr.")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                        help=f"folder for the part results (default {DEFAULT_OUT})")
+                        help=f"folder for the part results, a subfolder per CPU kind (default {DEFAULT_OUT})")
     parser.add_argument("--doc", default=DEFAULT_DOC, metavar="PATH",
                         help=f"the markdown file to regenerate (default {DEFAULT_DOC})")
     parser.add_argument("--parts", metavar="P,P,...", help=f"which parts (default all): {','.join(PARTS)}")
@@ -64,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tiny sizes (2,000 images, 1 epoch, 1 round, 1 seed, 50 latency calls, scaling at "
                              "1k/2k/4k): a smoke run, marked 'QUICK - not a measurement' in the document")
     parser.add_argument("--render-only", action="store_true",
-                        help="measure nothing: regenerate --doc from the part files in --out (after a change to "
-                             "the document writer)")
+                        help="measure nothing: regenerate --doc from every kind's part files in --out (after a "
+                             "change to the document writer, or after adding another machine's records)")
     parser.add_argument("--json", action="store_true", help="print every part's results as one JSON object")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and TensorFlow's logs; stop at the first failing part")
@@ -84,7 +89,7 @@ def _bench(args) -> int:
     from cnnlab.errors import ConfigError, RunError
     from cnnlab.fileio import atomic_write_text
     from cnnlab_bench.document import render_document
-    from cnnlab_bench.results import read_parts
+    from cnnlab_bench.results import read_kinds
     from cnnlab_bench.runner import parse_parts, run_bench
     from cnnlab_bench.settings import bench_settings
 
@@ -94,8 +99,8 @@ def _bench(args) -> int:
         if value is not None and value < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} {value} is out of range: use a whole number >= 1")
     if args.render_only:
-        records, failures = read_parts(Path(args.out)), {}
-        if not records:
+        kinds, failures, kind, parts_here = read_kinds(Path(args.out)), {}, None, {}
+        if not kinds:
             raise RunError(f"{args.out} holds no part file; measure first (leave out --render-only)")
     else:
         if not args.debug:
@@ -103,13 +108,15 @@ def _bench(args) -> int:
         settings = bench_settings(args.quick, rounds=args.rounds, seeds=args.seeds,
                                   tf1_max_epochs=args.tf1_max_epochs, run=args.run)
         outcome = run_bench(settings, args.out, parts, rerun=args.rerun, progress=_note, keep_going=not args.debug)
-        records, failures = outcome.records, outcome.failures
+        kinds, failures, kind, parts_here = outcome.kinds, outcome.failures, outcome.kind, outcome.records
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(doc, render_document(records, _command(args), out=args.out))
-    _note(f"wrote {doc} from {len(records)} part file(s) in {args.out}")
-    if args.json:
-        print(json.dumps({"out": args.out, "doc": str(doc), "parts": records, "failures": failures}, indent=2))
+    atomic_write_text(doc, render_document(kinds, _command(args), out=args.out))
+    count = sum(len(records) for records in kinds.values())
+    _note(f"wrote {doc} from {count} part file(s) of {len(kinds)} CPU kind(s) in {args.out}")
+    if args.json:  # kind and parts: this machine's (none for --render-only); kinds: every kind the document shows
+        print(json.dumps({"out": args.out, "doc": str(doc), "kind": kind, "parts": parts_here, "kinds": kinds,
+                          "failures": failures}, indent=2))
     if failures:
         failed = "; ".join(f"{part}: {message}" for part, message in failures.items())
         raise RunError(f"{len(failures)} part(s) failed ({failed}); the other parts are in {args.out} and "

@@ -13,9 +13,9 @@ from cnnlab_bench.anatomy import run_anatomy
 from cnnlab_bench.best import run_best
 from cnnlab_bench.context import BenchContext, Progress
 from cnnlab_bench.latency import run_latency
-from cnnlab_bench.machine import describe_machine, machine_key, machine_name
+from cnnlab_bench.machine import describe_machine, machine_key, machine_kind, machine_name
 from cnnlab_bench.model_speed import run_models
-from cnnlab_bench.results import prepare_out, read_part, read_parts, write_part
+from cnnlab_bench.results import kind_folder, prepare_out, read_kind, read_kinds, write_part
 from cnnlab_bench.scaling import run_scaling
 from cnnlab_bench.settings import PARTS, BenchSettings
 from cnnlab_bench.time_to_accuracy import run_time_to_accuracy
@@ -41,33 +41,37 @@ def parse_parts(text: str | None) -> list[str]:
 
 @dataclass
 class BenchOutcome:
-    records: dict[str, dict[str, Any]]  # every part record present in ``out`` afterwards, keyed by part
+    kind: str  # this machine's CPU kind, the folder below ``out`` its records went to
+    records: dict[str, dict[str, Any]]  # this kind's part records afterwards, keyed by part
+    kinds: dict[str, dict[str, dict[str, Any]]]  # every kind's records in ``out`` afterwards (what the document shows)
     failures: dict[str, str]  # part -> "ErrorType: message" for the parts that failed this time
 
 
 def run_bench(settings: BenchSettings, out: str | Path, parts: list[str], rerun: bool = False,
               progress: Progress = lambda line: None, keep_going: bool = True) -> BenchOutcome:
-    """Measure ``parts``, skipping those already in ``out`` with the same settings on the same kind of machine
-    (unless ``rerun``): a part measured on another CPU is measured again, so one document describes one machine.
+    """Measure ``parts`` on this machine into ``out/<kind>/`` (its CPU kind's folder; other kinds' records are left as
+    they are), skipping those already there with the same settings on the same machine (unless ``rerun``): a part
+    measured on another CPU of the kind (another stepping, say) is measured again, so one column is one machine.
 
     A part that fails is reported in ``failures`` and the bench goes on with the next one (``keep_going``): an
     unattended 90-minute bench should not lose its last hour to an error in one part.
     """
-    out = prepare_out(Path(out))
+    machine = describe_machine()
+    here, kind = machine_key(machine), machine_kind(machine)
+    folder = prepare_out(kind_folder(Path(out), kind))
+    finished = read_kind(Path(out), kind)  # this kind's records, an old-layout one included
     failures: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="cnnlab-bench-") as scratch:
-        context = BenchContext(out=out, scratch=Path(scratch), progress=progress, rerun=rerun)
-        here = machine_key(describe_machine())
+        context = BenchContext(out=folder, scratch=Path(scratch), progress=progress, rerun=rerun)
         for number, part in enumerate(parts, start=1):
             wanted = _as_json(settings.part_dict(part))
-            existing = read_part(out, part)
+            existing = finished.get(part)
             if existing and not rerun and existing.get("settings") == wanted:
                 measured_on = existing.get("machine") or {}
                 if machine_key(measured_on) == here:
-                    context.say(part, f"already measured in {out / (part + '.json')}; skipped "
-                                      "(--rerun measures it again)")
+                    context.say(part, f"already measured for {kind} in {out}; skipped (--rerun measures it again)")
                     continue
-                context.say(part, f"{out / (part + '.json')} was measured on another machine "
+                context.say(part, f"the {kind} record in {out} was measured on another machine "
                                   f"({machine_name(measured_on)}); measuring it again here")
             context.say(part, f"part {number} of {len(parts)} starting")
             try:
@@ -78,9 +82,10 @@ def run_bench(settings: BenchSettings, out: str | Path, parts: list[str], rerun:
                 failures[part] = f"{type(err).__name__}: {err}"
                 context.say(part, f"FAILED ({failures[part]}); going on with the next part")
                 continue
-            write_part(out, record)
-            context.say(part, f"done in {record['wall_seconds']:.0f} s; wrote {out / (part + '.json')}")
-    return BenchOutcome(read_parts(out), failures)
+            path = write_part(folder, record)
+            context.say(part, f"done in {record['wall_seconds']:.0f} s; wrote {path}")
+    kinds = read_kinds(Path(out))
+    return BenchOutcome(kind, kinds.get(kind, {}), kinds, failures)
 
 
 def _measure(part: str, settings: BenchSettings, context: BenchContext, wanted: dict) -> dict[str, Any]:
