@@ -303,12 +303,34 @@ def _draw(page, points) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fastcnn", "digitcnn"])
 def test_the_page_draws_and_answers_like_the_python_model(name, exports, browser, mnist):
+    run, result = exports[name]
+    pixels = _draw_and_compare(browser, Path(result["path"]), run, mnist.x_test[:200])
+    _assert_mnist_like(pixels)
+
+
+@pytest.mark.slow
+def test_a_fashion_mnist_page_prepares_drawings_as_fashion_mnist_was_made(browser, fashion, cli, tmp_path):
+    """The bundled Fashion-MNIST model: the drawing's longest side is scaled to 28 px and its box centred."""
+    from cnnlab.pretrained import resolve_run
+    from cnnlab.run import Run
+
+    code, _, err = cli("export", "fashion-mnist", "--format", "web", "--out", str(tmp_path / "site"))
+    assert code == 0, err
+    pixels = _draw_and_compare(browser, tmp_path / "site", Run.load(resolve_run("fashion-mnist")), fashion.x_test[:200])
+    rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
+    assert (rows[0], rows[-1]) == (0, 27)  # the drawing is taller than wide: it fills the frame's height
+    assert abs((cols[0] + cols[-1]) / 2 - 13.5) <= 1  # and its box is centred across
+
+
+def _draw_and_compare(browser, folder: Path, run, images: np.ndarray) -> np.ndarray:
+    """Serve ``folder``, draw a stroke, and check the page against the Python model (float32): the drawing's
+    probabilities, label and class name, then ``images`` through the page's model; no request leaves the server.
+    Returns the page's 28x28 input."""
     from cnnlab.evaluation import Predictor
     from cnnlab.export_web import reference_model
 
-    run, result = exports[name]
     predictor = Predictor(reference_model(run.load_model()))  # the Keras model itself when trained in float32
-    with _static_server(Path(result["path"])) as base, _opened(browser, base) as (page, requests, errors):
+    with _static_server(folder) as base, _opened(browser, base) as (page, requests, errors):
         assert page.evaluate("document.body.dataset.ready") == "1", page.locator("#message").text_content()
         _draw(page, [(120, 60), (170, 55), (160, 140), (130, 230)])  # a "7"-like stroke
         page.wait_for_function("document.querySelector('#prediction').dataset.label !== ''", timeout=30_000)
@@ -320,13 +342,12 @@ def test_the_page_draws_and_answers_like_the_python_model(name, exports, browser
         assert np.abs(shown - expected).max() <= TOLERANCE
         assert label == int(expected.argmax()) == page.evaluate("window.cnnlabLastLabel")
         assert page.locator("#prediction").text_content() == run.class_names[label]
-        _assert_mnist_like(pixels.reshape(28, 28))
 
-        batch = mnist.x_test[:200]  # the page's model on real digits, beyond the one drawing
-        in_page = np.asarray(page.evaluate("pixels => window.cnnlabPredict(pixels)", batch.ravel().tolist()))
-        assert np.abs(in_page - predictor.probabilities(batch)).max() <= TOLERANCE
+        in_page = np.asarray(page.evaluate("pixels => window.cnnlabPredict(pixels)", images.ravel().tolist()))
+        assert np.abs(in_page - predictor.probabilities(images)).max() <= TOLERANCE
         assert not errors, errors
         assert requests and all(url.startswith(base) for url in requests), requests
+    return pixels.reshape(28, 28)
 
 
 def _assert_mnist_like(image: np.ndarray) -> None:
