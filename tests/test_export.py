@@ -316,7 +316,7 @@ def test_load_exported_refuses_bad_input(exported, tmp_path):
 
 def test_each_export_carries_the_runs_model_card(run, exported):
     card = (run.path / "MODEL_CARD.md").read_text()
-    assert card.startswith("# Model card: digitcnn on mnist")
+    assert card.startswith(f"# Model card: {run.config.model} on mnist")
     for format in ("savedmodel", "tflite"):
         path = Path(exported(format)["path"])
         folder = path if path.is_dir() else path.parent

@@ -95,7 +95,7 @@ def test_tensorboard_hparams_tab_lists_runs_and_group_members(tiny_run, tmp_path
     by_session = {group["sessions"][0]["name"]: group for group in groups}
     assert set(by_session) == {"runs/tiny/logs", "group/logs/seed-0", "group/logs/seed-1"}
     run = by_session["runs/tiny/logs"]
-    assert run["hparams"]["model"] == "digitcnn" and run["hparams"]["limit"] == 3000
+    assert run["hparams"]["model"] == tiny_run.config.model and run["hparams"]["limit"] == 3000
     figures = {(m["name"]["group"], m["name"]["tag"]): (m["value"], m["trainingStep"]) for m in run["metricValues"]}
     assert figures[("test", "epoch_accuracy")] == (pytest.approx(tiny_run.metrics["accuracy"], abs=1e-6), 1)
     assert figures[("validation", "epoch_loss")][1] == 1
