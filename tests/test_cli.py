@@ -14,7 +14,7 @@ import pytest
 from cnnlab.data.catalog import MNIST
 from cnnlab.data.sources import bundled_dir
 
-TINY = ["--limit", "600", "--epochs", "1", "--batch-size", "50", "--option", "conv_1_channels=4",
+TINY = ["--model", "digitcnn", "--limit", "600", "--epochs", "1", "--batch-size", "50", "--option", "conv_1_channels=4",
         "--option", "conv_2_channels=8", "--option", "dense_units=32", "--quiet"]
 
 

@@ -20,7 +20,7 @@ def _cnnlab(*argv: str) -> subprocess.CompletedProcess:
     (["--dropout", "1.5"], "dropout 1.5 is out of range: use a probability in [0, 1)"),
     (["--epochs", "0"], "epochs 0 is out of range: use a whole number >= 1"),
     (["--model", "nosuch"], "unknown model 'nosuch'; choose one of: digitcnn"),
-    (["--option", "dense_units=0"], "model option dense_units=0 is not allowed: use a whole number >= 1"),
+    (["--model", "digitcnn", "--option", "dense_units=0"], "model option dense_units=0 is not allowed: use a whole number >= 1"),
     (["--lr-schedule", "x"], "lr-schedule 'x' is not one of: constant, onecycle, cosine"),
     (["--val-mode", "x"], "val-mode 'x' is not one of: last, random"),
     (["--recipe", "nosuch"], "unknown recipe 'nosuch'"),
