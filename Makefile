@@ -7,11 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-fast lint bench setup clean
+.PHONY: demo test test-fast test-wheel lint bench setup clean
 
+# one environment for both: the core with every extra (serve, export, tracking, notebook) and the test tools
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) -e '.[test]'
+	# a venv made when the core required tensorflow-cpu: two TensorFlow distributions must not share one venv
+	if $(BIN)/pip show --quiet tensorflow-cpu 2>/dev/null; then $(BIN)/pip uninstall --yes --quiet tensorflow-cpu tensorflow; fi
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[all,test]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,13 +31,18 @@ test: lint
 # the unit tier: no model is trained, no server or browser started
 FAST_TESTS := tests/test_structure.py tests/test_config.py tests/test_cli_startup.py tests/test_normalize.py \
               tests/test_splits.py tests/test_pipeline.py tests/test_idx.py tests/test_optimizers.py \
-              tests/test_sources.py tests/test_plots.py tests/benchmarks/test_document.py
+              tests/test_sources.py tests/test_plots.py tests/benchmarks/test_document.py tests/test_layers.py \
+              tests/test_augment.py tests/test_extras.py
 test-fast: lint
 	$(BIN)/python -m pytest -q $(FAST_TESTS)
 
 # style: pyflakes and pycodestyle checks, lines up to 120 characters (pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
+
+# what CI runs after make test: the wheel, core only, in a fresh venv, used from another folder
+test-wheel: $(STAMP)
+	.ci/wheel_smoke.sh
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
