@@ -190,9 +190,9 @@ def lighting(size: tuple[int, int], rng: np.random.Generator, vignette: float = 
 
 
 def paper_lines(size: tuple[int, int], rng: np.random.Generator, kind: str, tilt: float = 0.0,
-                margin: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                margin: bool = True, margin_at: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Notebook paper's lines as coverage (H x W in [0, 1]) and an RGB colour map: light-blue ruled or squared
-    lines, and a red margin line, tilted by ``tilt`` degrees."""
+    lines, and a red margin line (at ``margin_at`` of the width, or at random), tilted by ``tilt`` degrees."""
     width, height = size
     scale = 2
     canvas = Image.new("L", (width * scale, height * scale), 0)
@@ -209,7 +209,7 @@ def paper_lines(size: tuple[int, int], rng: np.random.Generator, kind: str, tilt
         if kind == "squared":
             draw.line([(y + slope * span, -span), (y - slope * span, span)], fill=255, width=thickness)
     if margin:
-        x = int(width * scale * rng.uniform(0.12, 0.3))
+        x = int(width * scale * (rng.uniform(0.12, 0.3) if margin_at is None else margin_at))
         draw_red.line([(x + slope * span, -span), (x - slope * span, span)], fill=255, width=thickness + scale)
     lines = np.asarray(canvas.resize(size, Image.Resampling.BOX), dtype=np.float32) / 255.0 * rng.uniform(0.5, 1.0)
     margin_cover = np.asarray(red.resize(size, Image.Resampling.BOX), dtype=np.float32) / 255.0

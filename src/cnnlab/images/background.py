@@ -27,9 +27,9 @@ THICK_INK = 0.4  # ink the narrow window misses counts where it is this strong r
 THICK_FLOOR = 0.1  # ... and at least this strong (a shadow on a blank page is no marker)
 FLAT_PAPER = 0.04  # when most pixels (FLAT_SHARE) lie within this range, the paper (or screen) is evenly lit:
 FLAT_SHARE = 0.6  # one paper level is used, whatever the strokes' width
-EDGES_SEEN = 0.25  # ... and the narrow window sees at least this much of it (a stroke's edges)
+EDGES_SEEN = 0.4  # ... and the narrow window sees at least this much of it (a stroke's edges)
 MIN_WINDOW = 15
-POLARITY_SIDE = 96  # the neighbourhood medians for the polarity vote are taken at this size
+POLARITY_SIDE = 32  # the neighbourhood medians for the polarity vote are taken at this size
 TIE_MARGIN = 1.6  # a deviation stronger by less than this factor is a tie, settled by the background's brightness
 
 
@@ -44,7 +44,7 @@ def closing_background(channel: np.ndarray, window: int) -> np.ndarray:
     smooth = np.pad(ndimage.uniform_filter(channel, 3), pad, mode="edge")  # noise would bias the maximum up
     grown = ndimage.maximum_filter1d(ndimage.maximum_filter1d(smooth, window, axis=0), window, axis=1)
     closed = ndimage.minimum_filter1d(ndimage.minimum_filter1d(grown, window, axis=0), window, axis=1)
-    return ndimage.uniform_filter(closed, max(3, window // 4))[pad:-pad, pad:-pad]
+    return ndimage.uniform_filter(closed, 3)[pad:-pad, pad:-pad]  # smoothing more would blur shadow edges
 
 
 def opening_background(channel: np.ndarray, window: int) -> np.ndarray:
@@ -81,9 +81,29 @@ def _ink(channel: np.ndarray, background, contrast) -> tuple[np.ndarray, np.ndar
         level = np.full_like(channel, typical)
         return _calibrated(contrast(channel, level)), level
     narrow_window, wide_window = paper_windows(channel.shape)
-    papers = [background(channel, narrow_window), background(channel, wide_window)]
+    papers = [_at_reduced_size(channel, narrow_window, background, 2),
+              _at_reduced_size(channel, wide_window, background, 4)]
     narrow = _calibrated(contrast(channel, papers[0]))
     return _thick_strokes_kept([narrow, _calibrated(contrast(channel, papers[1]))], papers)
+
+
+def _at_reduced_size(channel: np.ndarray, window: int, background, factor: int) -> np.ndarray:
+    """``background(channel, window)`` computed at 1/``factor`` of the size and stretched back.
+
+    The reduction keeps the paper's side of each block (its brightest pixel under dark ink, its darkest
+    under light ink), so a thin stroke cannot leak into the paper estimate.
+    """
+    height, width = channel.shape
+    if min(height, width) < 32 * factor:
+        return background(channel, window)
+    blocks = channel[: height // factor * factor, : width // factor * factor]
+    blocks = blocks.reshape(height // factor, factor, width // factor, factor)
+    pool = np.max if background is closing_background else np.min
+    small = background(pool(pool(blocks, axis=3), axis=1), max(MIN_WINDOW // factor, window // factor) | 1)
+    stretched = Image.fromarray(small.astype(np.float32), "F").resize((width, height), Image.Resampling.BILINEAR)
+    # the pooling and the stretch moved each edge of the light up to a block into the shade: move it back
+    pull_back = ndimage.minimum_filter if background is closing_background else ndimage.maximum_filter
+    return pull_back(np.asarray(stretched, dtype=np.float32), size=2 * factor + 1)
 
 
 def _calibrated(ink: np.ndarray) -> np.ndarray:
@@ -100,10 +120,10 @@ def _thick_strokes_kept(inks: list[np.ndarray], papers: list[np.ndarray]) -> tup
     is lighter than ink and the narrow window, which follows its edges, sees nothing in it.
     """
     narrow, wide = inks
-    strokes = float(np.percentile(narrow, 99.8))
+    strokes = float(np.percentile(narrow[::2, ::2], 99.8))
     candidates = wide >= max(THICK_INK * strokes, THICK_FLOOR)
     thick = np.zeros_like(candidates)
-    if candidates.any():
+    if candidates.any() and strokes >= 2 * THICK_FLOOR:  # no strokes at all: nothing thick either
         labels, count = ndimage.label(candidates)
         index = np.arange(1, count + 1)
         seen = ndimage.mean(narrow, labels, index) >= EDGES_SEEN * ndimage.mean(wide, labels, index)
@@ -114,13 +134,18 @@ def _thick_strokes_kept(inks: list[np.ndarray], papers: list[np.ndarray]) -> tup
 
 
 def ink_is_dark(darkest: np.ndarray, brightest: np.ndarray, noise: float) -> bool:
-    """Decide the polarity from the sparse, strongly deviating pixels on each side of the local median.
+    """Decide the polarity from the sparse, strongly deviating pixels on each side.
 
     Strength on a side: the mean of its strongest 0.5 % deviations (the ink of a digit covers a few percent of
-    a photo; a hotspot or a dark corner is smooth and mostly removed by the local median).
+    a photo) from both the local median and a grey closing (opening) as wide as a stroke window: a glare spot,
+    a dark corner or a shadow is wider than that and deviates from neither.
     """
-    dark_dev = _local_median(darkest) - darkest
-    light_dev = brightest - _local_median(brightest)
+    darkest, brightest = darkest[::2, ::2], brightest[::2, ::2]  # plenty of pixels to vote
+    window = max(3, paper_windows(darkest.shape)[0] | 1)
+    # A candidate stands out from its neighbourhood's median (so the paper inside a 0's loop is not light
+    # ink) and is narrower than a stroke window (so a glare spot or the lit middle of a vignetted page is not)
+    dark_dev = np.minimum(_local_median(darkest), closing_background(darkest, window)) - darkest
+    light_dev = brightest - np.maximum(_local_median(brightest), opening_background(brightest, window))
     dark, light = _sparse_strength(dark_dev, noise), _sparse_strength(light_dev, noise)
     background = float(np.median(darkest + brightest) / 2)
     if dark > TIE_MARGIN * light:

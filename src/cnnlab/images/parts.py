@@ -46,7 +46,7 @@ def _score(part: np.ndarray, where: tuple[slice, slice], shape: tuple[int, int],
     extent = max(bottom - top, right - left)
     score = np.sqrt(area) * max(strength, 1e-3)
     if area < SPECK * height * width or extent < 0.02 * max(height, width):
-        score *= 1e-3
+        return score * 1e-3  # a speck: no need to look at its shape
     my, mx = ndimage.center_of_mass(part)
     cy, cx = (top + my) / height - 0.5, (left + mx) / width - 0.5
     score /= 1.0 + (np.hypot(cy, cx) / 0.3) ** 2
