@@ -29,8 +29,11 @@ def cli_bench(tmp_path_factory, bench_main):
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = bench_main(argv)
+    from cnnlab_bench.machine import describe_machine, machine_kind
+
+    kind = machine_kind(describe_machine())
     return {"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "out": out, "doc": doc,
-            "argv": argv}
+            "argv": argv, "kind": kind, "folder": out / kind}
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +58,17 @@ def library_bench(tmp_path_factory):
         patch.setattr(models, "list_models", lambda: two)
         outcome = run_bench(settings, out, ["anatomy", "models", "latency", "scaling", "best"], progress=lines.append)
     assert outcome.failures == {}
-    return {"records": outcome.records, "out": out, "lines": lines, "models": [m.name for m in two]}
+    return {"records": outcome.records, "out": out / outcome.kind, "lines": lines, "models": [m.name for m in two]}
 
 
 def test_cli_writes_one_json_per_part_and_prints_them(cli_bench):
     assert cli_bench["code"] == 0, cli_bench["stderr"]
     printed = json.loads(cli_bench["stdout"])
     assert set(printed["parts"]) == {"tutorial", "time_to_accuracy"}
+    assert printed["kind"] == cli_bench["kind"] and printed["kinds"] == {cli_bench["kind"]: printed["parts"]}
+    assert sorted(p.name for p in cli_bench["out"].iterdir()) == [cli_bench["kind"]]  # only this machine's kind
     for part in ("tutorial", "time_to_accuracy"):
-        record = json.loads((cli_bench["out"] / f"{part}.json").read_text())
+        record = json.loads((cli_bench["folder"] / f"{part}.json").read_text())
         assert record["part"] == part and record["quick"] is True
         assert record["wall_seconds"] > 0
         assert {"cpu", "cpu_id", "cpu_count", "memory_gib", "cpu_flags", "versions", "date"} <= set(record["machine"])
@@ -93,29 +98,30 @@ def test_progress_names_each_part_and_round(cli_bench):
 def test_document_is_generated_with_machine_command_and_quick_mark(cli_bench):
     text = cli_bench["doc"].read_text()
     assert text.startswith("# Performance\n\n**QUICK — not a measurement.**")
-    assert "## Machine" in text and "AVX-512 BF16:" in text and "tensorflow" in text
+    assert "## Machines" in text and "precision auto picks" in text and "tensorflow" in text
+    assert f"| goal | {cli_bench['kind']} |" in text and f"### 1.1 On {cli_bench['kind']}" in text
     assert "python benchmarks/bench.py --out" in text and "--quick" in text
     assert "| TF1 graph (Session.run per batch) |" in text
     assert "| contender | to 99.0 % | to 99.4 % |" in text
-    assert "Not measured yet: `python benchmarks/bench.py --parts best`." in text
+    assert "Not measured yet on any CPU kind: `python benchmarks/bench.py --parts best`." in text
 
 
 def test_rerun_skips_finished_parts_and_keeps_their_files(cli_bench, bench_cli):
-    before = {p: (cli_bench["out"] / f"{p}.json").read_text() for p in ("tutorial", "time_to_accuracy")}
+    before = {p: (cli_bench["folder"] / f"{p}.json").read_text() for p in ("tutorial", "time_to_accuracy")}
     code, out, err = bench_cli(*[a for a in cli_bench["argv"] if a != "--json"])
     assert code == 0 and out == ""
     assert err.count("skipped (--rerun measures it again)") == 2
-    assert {p: (cli_bench["out"] / f"{p}.json").read_text() for p in before} == before
+    assert {p: (cli_bench["folder"] / f"{p}.json").read_text() for p in before} == before
 
 
 def test_other_settings_measure_a_part_again(cli_bench, tmp_path, monkeypatch):
     import cnnlab_bench.runner as runner
 
     out = tmp_path / "copy"
-    out.mkdir()
-    record = json.loads((cli_bench["out"] / "tutorial.json").read_text())
+    (out / cli_bench["kind"]).mkdir(parents=True)
+    record = json.loads((cli_bench["folder"] / "tutorial.json").read_text())
     record["settings"]["rounds"] = 99  # as if measured with other settings
-    (out / "tutorial.json").write_text(json.dumps(record))
+    (out / cli_bench["kind"] / "tutorial.json").write_text(json.dumps(record))
     calls = []
     monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial",
                         lambda settings, context: calls.append(settings) or {"stub": True})
@@ -130,10 +136,10 @@ def test_a_part_measured_on_another_machine_is_measured_again(cli_bench, tmp_pat
     import cnnlab_bench.runner as runner
 
     out = tmp_path / "copy"
-    out.mkdir()
-    record = json.loads((cli_bench["out"] / "tutorial.json").read_text())
+    (out / cli_bench["kind"]).mkdir(parents=True)
+    record = json.loads((cli_bench["folder"] / "tutorial.json").read_text())
     record["machine"].update(machine_change)
-    (out / "tutorial.json").write_text(json.dumps(record))
+    (out / cli_bench["kind"] / "tutorial.json").write_text(json.dumps(record))
     calls, lines = [], []
     monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial",
                         lambda settings, context: calls.append(settings) or {"stub": True})
@@ -142,15 +148,54 @@ def test_a_part_measured_on_another_machine_is_measured_again(cli_bench, tmp_pat
     assert any("was measured on another machine" in line for line in lines)
 
 
+def test_a_run_writes_only_into_its_machines_kind_folder(tmp_path, monkeypatch):
+    """Another kind's records stay as they are and come back beside this kind's, for the document."""
+    import cnnlab_bench.runner as runner
+    from cnnlab_bench.machine import describe_machine, machine_kind
+
+    out = tmp_path / "results"
+    other = {"part": "tutorial", "settings": {}, "wall_seconds": 1, "result": {"other": True},
+             "machine": {"cpu": "Other CPU", "cpu_id": "GenuineIntel family 6 model 143 stepping 8", "cpu_count": 8,
+                         "cpu_flags": ["amx_bf16"]}}
+    (out / "other-cpu-family6-model143-8cpu-bf16").mkdir(parents=True)
+    other_file = out / "other-cpu-family6-model143-8cpu-bf16" / "tutorial.json"
+    other_file.write_text(json.dumps(other))
+    before = other_file.read_text()
+    monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial", lambda settings, context: {"stub": True})
+    outcome = runner.run_bench(bench_settings(quick=True), out, ["tutorial"])
+    kind = machine_kind(describe_machine())
+    assert outcome.kind == kind and outcome.records["tutorial"]["result"] == {"stub": True}
+    assert json.loads((out / kind / "tutorial.json").read_text())["result"] == {"stub": True}
+    assert not (out / "tutorial.json").exists() and other_file.read_text() == before
+    assert set(outcome.kinds) == {kind, "other-cpu-family6-model143-8cpu-bf16"}
+
+
+def test_an_old_layout_record_of_this_kind_counts_as_measured(cli_bench, tmp_path, monkeypatch):
+    """A record in OUT/<part>.json (the layout before kind folders) is read for its machine's kind: same settings,
+    same machine, so it is skipped; the document shows it under the kind."""
+    import cnnlab_bench.runner as runner
+
+    out = tmp_path / "old"
+    out.mkdir()
+    record = (cli_bench["folder"] / "tutorial.json").read_text()
+    (out / "tutorial.json").write_text(record)
+    calls, lines = [], []
+    monkeypatch.setitem(runner._PART_FUNCTIONS, "tutorial",
+                        lambda settings, context: calls.append(settings) or {"stub": True})
+    outcome = runner.run_bench(bench_settings(quick=True), out, ["tutorial"], progress=lines.append)
+    assert calls == [] and any("skipped (--rerun measures it again)" in line for line in lines)
+    assert outcome.records["tutorial"] == json.loads(record) and list(outcome.kinds) == [cli_bench["kind"]]
+
+
 def test_document_says_when_parts_come_from_different_cpus_of_one_name(cli_bench):
     from cnnlab_bench.document import render_document
-    from cnnlab_bench.results import read_parts
+    from cnnlab_bench.results import read_kinds
 
-    records = read_parts(cli_bench["out"])
-    assert "Not all parts were measured on this machine" not in render_document(records, "bench.py")
-    records["tutorial"]["machine"]["cpu_id"] = "AuthenticAMD family 25 model 17 stepping 1"
-    text = render_document(records, "bench.py")
-    assert "Not all parts were measured on this machine" in text
+    kinds = read_kinds(cli_bench["out"])
+    warning = f"**Not all parts of `{cli_bench['kind']}` were measured on one machine**"
+    assert warning not in render_document(kinds, "bench.py")
+    kinds[cli_bench["kind"]]["tutorial"]["machine"]["cpu_id"] = "AuthenticAMD family 25 model 17 stepping 1"
+    assert warning in render_document(kinds, "bench.py")
 
 
 def test_document_warns_when_a_contenders_rounds_disagree():
@@ -170,7 +215,8 @@ def test_document_warns_when_a_contenders_rounds_disagree():
                   "goal": {"speedup": 2.0, "accuracy_points": 0.3, "met": False}}
         machine = {"date": "2026-11-30T10:00:00", "cpu": "CPU", "cpu_id": "x", "cpu_count": 2, "memory_gib": 1,
                    "platform": "p", "cpu_flags": [], "load_average_1min": 0.1, "versions": {}}
-        return render_document({"tutorial": {"machine": machine, "wall_seconds": 60, "result": result}}, "cmd")
+        record = {"machine": machine, "wall_seconds": 60, "result": result}
+        return render_document({"a-kind": {"tutorial": record}}, "cmd")
 
     assert "The rounds disagree" not in document([round_(9000, 13300), round_(8900, 13100)])  # 1-2 %: normal
     text = document([round_(9000, 13300), round_(9050, 10500)])
@@ -204,15 +250,15 @@ def test_document_has_every_parts_table(cli_bench, library_bench):
     from cnnlab_bench.document import render_document
     from cnnlab_bench.results import read_parts
 
-    records = {**read_parts(cli_bench["out"]), **library_bench["records"]}
+    records = {**read_parts(cli_bench["folder"]), **library_bench["records"]}
     assert set(records) == set(PARTS)
-    text = render_document(records, "python benchmarks/bench.py --quick")
+    text = render_document({cli_bench["kind"]: records}, "python benchmarks/bench.py --quick")
     for header in ("| contender | images/s | vs TF1 |", "| part of the step | float32 ms |",
                    "| contender | to 99.0 % |", "| model | params | MACs/image |",
                    "| format | calls | median ms |", "| images | epochs | training s |",
-                   "| dataset | seed | model | epochs | test accuracy |", "| goal | measured | met |"):
+                   "| dataset | seed | model | epochs | test accuracy |", f"| goal | {cli_bench['kind']} |"):
         assert header in text
-    assert "Not measured yet" not in text
+    assert "Not measured" not in text and "not measured" not in text
 
 
 def test_anatomy_times_every_kernel_of_the_step_in_each_precision(library_bench):
@@ -309,6 +355,7 @@ def test_linearity_of_a_straight_line():
 def test_a_failing_part_is_reported_and_the_others_still_run(bench_cli, tmp_path, monkeypatch):
     import cnnlab_bench.runner as runner
     from cnnlab_bench import document
+    from cnnlab_bench.machine import machine_kind
 
     def broken(settings, context):
         raise ValueError("no such thing")
@@ -321,7 +368,9 @@ def test_a_failing_part_is_reported_and_the_others_still_run(bench_cli, tmp_path
     assert code == 4 and stdout == ""
     assert "tutorial: FAILED (ValueError: no such thing)" in err
     assert err.strip().splitlines()[-1].startswith("bench.py: error: 1 part(s) failed (tutorial: ValueError")
-    assert (out / "models.json").is_file() and not (out / "tutorial.json").exists()
+    kind = json.loads((next(out.glob("*/models.json"))).read_text())["machine"]
+    folder = out / machine_kind(kind)
+    assert (folder / "models.json").is_file() and not (folder / "tutorial.json").exists()
     assert "stub table" in doc.read_text()
 
 
