@@ -28,9 +28,10 @@ def run(args) -> int:
     if args.top < 1:
         raise ConfigError(f"--top {args.top} must be at least 1")
     run_ = open_run(args.run, args.debug)
-    result = predict_paths(run_, args.paths, top=args.top)
+    result = predict_paths(run_, args.paths, top=args.top, explain=bool(args.preview_dir))
     if args.preview_dir:
         _save_previews(result["previews"], Path(args.preview_dir))
+        _save_previews(result["explanations"], Path(args.preview_dir) / "why")  # what preprocessing removed
     predictions = result["predictions"]
     if predictions and all(p.get("error") for p in predictions):
         raise DataError(f"no image could be used: {predictions[0]['error']}"

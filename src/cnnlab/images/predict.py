@@ -21,6 +21,7 @@ import numpy as np
 
 from cnnlab.errors import DataError
 from cnnlab.evaluation import Predictor
+from cnnlab.images.explain import explain_image
 from cnnlab.images.preprocess import ImageError, PreparedImage, preprocess_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm")
@@ -58,10 +59,12 @@ def true_label(path: str | os.PathLike, num_classes: int) -> int | None:
     return int(match.group(1))
 
 
-def predict_paths(run, paths: Iterable[str | os.PathLike], top: int = 3, model=None) -> dict[str, Any]:
+def predict_paths(run, paths: Iterable[str | os.PathLike], top: int = 3, model=None,
+                  explain: bool = False) -> dict[str, Any]:
     """Predict every image under ``paths``.
 
-    Returns ``{"predictions": [...], "accuracy": float | None, "previews": {file: PIL image}}``; each
+    Returns ``{"predictions": [...], "accuracy": float | None, "previews": {file: PIL image}}`` (and, with
+    ``explain``, ``"explanations": {file: PIL image}``: what preprocessing removed, see ``explain_image``); each
     prediction has ``file, label`` (class index: the digit for MNIST), ``class_name, confidence, top,
     true_label`` (index or None), ``true_class_name, low_confidence``, and ``error`` with ``label`` None for
     an image that could not be used (unreadable or blank). ``accuracy`` is over the labelled images, refused
@@ -89,7 +92,10 @@ def predict_paths(run, paths: Iterable[str | os.PathLike], top: int = 3, model=N
     known = [p for p in predictions if p["true_label"] is not None]  # a refused image counts as wrong
     accuracy = float(np.mean([p["label"] == p["true_label"] for p in known])) if known else None
     previews = {str(files[i]): prepared[i].preview for i in prepared}
-    return {"predictions": predictions, "accuracy": accuracy, "previews": previews}
+    result = {"predictions": predictions, "accuracy": accuracy, "previews": previews}
+    if explain:
+        result["explanations"] = {str(files[i]): explain_image(prepared[i]) for i in prepared}
+    return result
 
 
 def _record(path: Path, probs: np.ndarray | None, error: str | None, names, top: int) -> dict[str, Any]:

@@ -451,16 +451,21 @@ def _background_surface(grey: np.ndarray, ink_is_dark: bool, degree: int = 3) ->
     return np.asarray(surface, dtype=np.float32)
 
 
-def _ink_mask(ink: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
-    """Where the ink is (lightly smoothed so pixel noise is not ink), and the ink's typical strength."""
+def _smoothed(ink: np.ndarray, noise: float) -> tuple[np.ndarray, float, float]:
+    """The ink lightly smoothed (so pixel noise is not ink), its noise and its peak; refuses a blank image."""
     smooth = ndimage.gaussian_filter(ink, 1.0)
     smooth_noise = max(noise / 3.5, 1e-4)  # a sigma-1 Gaussian averages about 12 pixels
     peak = float(smooth.max())
     if peak < MIN_CONTRAST or peak < 6 * smooth_noise:
         raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit, "
                               "dark on light or light on dark")
-    mask = smooth > max(4 * smooth_noise, 0.3 * peak)
-    return mask, peak
+    return smooth, smooth_noise, peak
+
+
+def _ink_mask(ink: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
+    """Where the ink is, and the ink's typical strength."""
+    smooth, smooth_noise, peak = _smoothed(ink, noise)
+    return smooth > max(4 * smooth_noise, 0.3 * peak), peak
 
 
 def _select_parts(mask: np.ndarray) -> np.ndarray:
@@ -503,12 +508,7 @@ def _select_parts(mask: np.ndarray) -> np.ndarray:
 
 def _digits(ink: np.ndarray, noise: float, skip: set[str]) -> tuple[np.ndarray, tuple, dict[str, Any]]:
     """The 28x28 digit from the ink map, its box in ink-map pixels, and what was removed on the way."""
-    smooth = ndimage.gaussian_filter(ink, 1.0)
-    smooth_noise = max(noise / 3.5, 1e-4)  # a sigma-1 Gaussian averages about 12 pixels
-    peak = float(smooth.max())
-    if peak < MIN_CONTRAST or peak < 6 * smooth_noise:
-        raise BlankImageError("the image has no ink (it is blank or uniform); draw or photograph a digit, "
-                              "dark on light or light on dark")
+    smooth, smooth_noise, peak = _smoothed(ink, noise)
     if "select" in skip:
         mask = smooth > max(4 * smooth_noise, 0.3 * peak)
     else:  # relative to the noise and the digit's own strength, so faint pencil next to a dark blot stays

@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from cnnlab.evaluation import Predictor
+from cnnlab.images.explain import explain_image
 from cnnlab.images.predict import style_for
 from cnnlab.images.preprocess import BlankImageError, ImageError, ImageTooLargeError, preprocess_image
 from cnnlab.serve.guards import BodyGuard, ConcurrencyLimit, HostGuard, error_response
@@ -60,6 +61,7 @@ class ImagePredictor:
             "confidence": float(probabilities[label]),
             "probabilities": [float(p) for p in probabilities],
             "preview": _png_data_url(prepared.preview),
+            "removed": _png_data_url(explain_image(prepared)),
             "inverted": prepared.inverted,
         }
 

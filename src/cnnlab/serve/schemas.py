@@ -22,6 +22,9 @@ class Prediction(BaseModel):
     confidence: float = Field(description="the predicted class's probability, 0 to 1")
     probabilities: list[float] = Field(description="one probability per class, in class order")
     preview: str = Field(description="the 28x28 model input as a PNG data URL")
+    removed: str | None = Field(default=None, description="what preprocessing did, as a PNG data URL: the photo "
+                                "with removed lines (red) and dropped ink (orange) marked, the light it evened "
+                                "out, and the 28x28 input")
     inverted: bool = Field(description="the image was dark ink on light paper")
 
 

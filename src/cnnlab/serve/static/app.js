@@ -9,6 +9,7 @@ const prediction = document.getElementById("prediction");
 const confidence = document.getElementById("confidence");
 const message = document.getElementById("message");
 const preview = document.getElementById("preview");
+const removed = document.getElementById("removed");
 const dropZone = document.getElementById("drop-zone");
 let classNames = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 let drawing = false, dirty = false, inFlight = false, queued = null, last = null;
@@ -50,6 +51,7 @@ function showResult(result) {
   prediction.dataset.label = result ? String(result.label) : "";
   confidence.textContent = result ? `confidence ${(100 * result.confidence).toFixed(1)}%` : "";
   if (result) preview.src = result.preview; else preview.removeAttribute("src");
+  if (result && result.removed) removed.src = result.removed; else removed.removeAttribute("src");
 }
 
 // Send one image; while a request is out, keep only the newest image to send next (live while drawing).
