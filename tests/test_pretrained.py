@@ -19,6 +19,7 @@ from _photos import FONT_DIR
 from _servers import post_image, serving
 
 SETTINGS = Path(__file__).resolve().parents[1] / "benchmarks" / "pretrained.json"
+TRAINER = SETTINGS.with_name("train_pretrained.py")
 
 
 def _package_state() -> dict[str, str]:
@@ -44,12 +45,22 @@ def _drawn_digit(digit: int) -> bytes:
 # ------------------------------------------------------------------ what is shipped (no TensorFlow)
 
 
-def test_the_committed_settings_name_the_bundled_models():
-    settings = {k: v for k, v in json.loads(SETTINGS.read_text()).items() if not k.startswith("_")}
-    assert bundled_names() == sorted(settings) == ["fashion-mnist", "mnist"]
-    for name, values in settings.items():
-        config = json.loads((BUNDLED_ROOT / name / "config.json").read_text())
-        assert {k: config[k] for k in values} == values, f"{name} was not trained from benchmarks/pretrained.json"
+def _settings() -> dict[str, dict]:
+    return {k: v for k, v in json.loads(SETTINGS.read_text()).items() if not k.startswith("_")}
+
+
+def test_each_bundled_model_was_trained_from_the_committed_settings_and_recipe():
+    """A recipe or setting changed since a model was trained fails here: retrain with the committed command."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_pretrained", TRAINER)
+    trainer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trainer)
+    assert bundled_names() == sorted(_settings()) == ["fashion-mnist", "mnist"]
+    for name, values in _settings().items():
+        shipped = json.loads((BUNDLED_ROOT / name / "config.json").read_text())
+        assert shipped == trainer.build_config(values).to_dict(), (
+            f"{name} is not what 'python benchmarks/train_pretrained.py {name}' trains now: run it again")
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
@@ -179,3 +190,32 @@ def test_serve_a_bundled_model(new_folder):
         assert status == 200 and model["dataset"] == "mnist" and model["model"] == "fastcnn"
         status, answer = post_image(served.url, _drawn_digit(7), filename="7.png")
         assert status == 200 and answer["label"] == 7
+
+
+# ------------------------------------------------------------------ the committed command that makes them
+
+
+def test_the_trainer_refuses_a_limited_model_for_the_package():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(TRAINER), "mnist", "--limit", "600"], capture_output=True, text=True)
+    assert done.returncode == 2 and "give --out" in done.stderr
+    done = subprocess.run([sys.executable, str(TRAINER), "nosuch"], capture_output=True, text=True)
+    assert done.returncode == 2 and "not in pretrained.json: nosuch" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_trainer_makes_a_bundled_model_from_the_committed_settings(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(TRAINER), "mnist", "--limit", "600", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    made = tmp_path / "mnist"
+    assert set(BUNDLED_FILES) <= {p.name for p in made.iterdir()} <= {*BUNDLED_FILES, *KEPT_IF_PRESENT}
+    config, settings = json.loads((made / "config.json").read_text()), _settings()["mnist"]
+    assert {k: config[k] for k in settings} == settings and config["limit"] == 600
+    accuracy = json.loads((made / "metrics.json").read_text())["accuracy"]
+    assert f"mnist: test accuracy {100 * accuracy:.2f} %" in done.stdout
