@@ -39,12 +39,20 @@ def import_tensorflow_quietly() -> None:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic."""
+    """Seed Python, NumPy, TensorFlow and Keras; on a GPU, also make TensorFlow pick deterministic kernels.
+
+    On a CPU TensorFlow's kernels already give the same result for the same inputs and thread count, and the
+    training pipeline's randomness is stateless (seeded by seed, epoch and step), so a run repeats without op
+    determinism. Turned on there, its only effect is on tf.data: a pipeline that reads a variable (as the epoch's
+    does) is made synchronous, and a batch's augmentation then waits for the previous training step instead of
+    being made while it runs (``benchmarks/determinism_cost.py`` measures the difference).
+    """
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()
 
 
 def resolve_precision(precision: str) -> str:

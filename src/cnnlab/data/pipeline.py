@@ -94,10 +94,9 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
         epochs = tf.data.Dataset.range(first_epoch, last_epoch)
     else:  # read when an iterator starts, i.e. at the beginning of each epoch
         epochs = tf.data.Dataset.range(1).map(as_written(lambda _: tf.cast(epoch_variable.read_value(), tf.int64)))
-    # One map, not a parallel one: with op determinism on (training always turns it on) tf.data runs a pipeline
-    # that reads a variable, as the epoch's does, synchronously — it would turn a parallel map into this one
-    # (logging a spurious C++ error as it did) and set the prefetch below to zero. Epochs measured no slower than
-    # with the parallel map and prefetch of a non-deterministic run: the training step keeps the cores busy.
+    # One map, prefetched: the batch after next is gathered and augmented while the training step runs. (With
+    # TensorFlow's op determinism on, which cnnlab turns on only on a GPU, tf.data would run this pipeline, which
+    # reads a variable, synchronously: see cnnlab.runtime.seed_everything.)
     batches = (epochs.flat_map(epoch_batches)
                .map(gather)
                .prefetch(PREFETCH_BATCHES)
