@@ -1,13 +1,14 @@
 # Quick start:  make demo  (set up, train the default model, write its report)   make test  (set up and run the tests)
-# make test-fast: the unit tier alone.  make bench: benchmarks/bench.py, every performance figure into bench-results/
-# and docs/PERFORMANCE.md (35-65 min on 2 cores)
+# make test-fast: the unit tier alone.  make bench: benchmarks/bench.py, every performance figure into
+# bench-results/<cpu-kind>/ and docs/PERFORMANCE.md (35-65 min on a 2-core Zen 5; hours on a 2-core float32 AVX2 CPU,
+# most of it the best part).  make pretrained: the bundled models again.  make test-wheel: CI's wheel smoke test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-fast test-wheel lint bench setup clean
+.PHONY: demo test test-fast test-wheel lint bench pretrained setup clean
 
 # one environment for both: the core with every extra (serve, export, tracking, notebook) and the test tools
 $(STAMP): pyproject.toml
@@ -43,6 +44,10 @@ lint: $(STAMP)
 # what CI runs after make test: the wheel, core only, in a fresh venv, used from another folder
 test-wheel: $(STAMP)
 	.ci/wheel_smoke.sh
+
+# the bundled models (src/cnnlab/data/bundled/models), trained again from benchmarks/pretrained.json
+pretrained: $(STAMP)
+	$(BIN)/python benchmarks/train_pretrained.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
