@@ -3,7 +3,8 @@ two alternating in fresh processes (op determinism cannot be turned off once on)
 
 cnnlab turns op determinism on only on a GPU (``cnnlab.runtime.seed_everything``): on a CPU its one effect is that
 tf.data runs the training pipeline, which reads the epoch variable, synchronously, so augmentation waits for the
-step instead of overlapping it. Both settings give the same history (tests/test_training.py checks the off case).
+step instead of overlapping it. Each setting repeats its own history exactly (tests/test_training.py checks the off
+case); the two differ in the last digits, as some kernels sum in another order under op determinism.
 
     .venv/bin/python benchmarks/determinism_cost.py [--images 12800] [--epochs 2] [--rounds 2] [--json]
 """
@@ -55,13 +56,12 @@ def main() -> None:
                 losses[setting] = result["loss"]
                 print(f"round {round_ + 1}: op determinism {setting:3s} {result['images_per_second'][-1]:8,.0f} "
                       "images/s", file=sys.stderr)
-    summary = {"images_per_second": best, "off_over_on": best["off"] / best["on"],
-               "same_losses": losses["on"] == losses["off"]}
+    summary = {"images_per_second": best, "off_over_on": best["off"] / best["on"], "losses": losses}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"op determinism on {best['on']:,.0f} images/s, off {best['off']:,.0f} images/s: "
-              f"{summary['off_over_on']:.2f}x; same losses: {summary['same_losses']}")
+              f"{summary['off_over_on']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -377,7 +377,7 @@ def _default_recipe(model: str | None, dataset: str) -> dict[str, Any]:
     # other hands (elastic distortion, rotation, size, shifts) and what photos and drawing apps do to a digit
     # (one real-world corruption for half the images) — with each image standardized on its own, so that light
     # and ink strength cannot move it. Clothes get mirrored and shifted instead. Measured in README.md.
-    common = {"model": "fastcnn", "epochs": 12, "batch_size": 128, "learning_rate": 4e-3, "lr_schedule": "onecycle",
+    common = {"model": "fastcnn", "epochs": 10, "batch_size": 128, "learning_rate": 4e-3, "lr_schedule": "onecycle",
               "warmup_fraction": 0.2, "label_smoothing": 0.1, "val_split": 5000, "val_mode": "random"}
     if dataset.startswith("fashion"):
         return {**common, "augment_shift": 2, "augment_flip": True, "normalization": "standardize"}

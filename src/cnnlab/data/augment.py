@@ -24,7 +24,7 @@ from cnnlab.data.normalize import IMAGE_SHAPE
 
 SIDE = IMAGE_SHAPE[0]
 CORRUPTIONS = ("thin", "thick", "blur", "noise", "salt_pepper", "brightness", "contrast", "gamma", "haze",
-               "lines", "occlusion", "outline")
+               "lines", "zigzag", "occlusion", "outline")
 
 
 @dataclass(frozen=True)
@@ -223,6 +223,8 @@ def corrupt(name: str, batch, strength, seed):
         return _clip(batch + _haze(tf.shape(batch)[0], seed) * (60.0 + 160.0 * strength))
     if name == "lines":
         return tf.maximum(batch, _lines(tf.shape(batch)[0], strength, seed))
+    if name == "zigzag":
+        return tf.maximum(batch, _lines(tf.shape(batch)[0], strength, seed, zigzag=True))
     if name == "occlusion":
         return batch * _patch_mask(tf.shape(batch)[0], strength, seed)
     if name == "outline":
@@ -279,9 +281,9 @@ def _haze(size, seed):
     return (field - low) / tf.maximum(high - low, 1e-6)
 
 
-def _lines(size, strength, seed):
-    """Stray strokes in raw pixels: one to three straight, dotted or zig-zag lines, or parallel stripes, at a
-    random angle and position (a ruled page, a pen slip, a crease)."""
+def _lines(size, strength, seed, zigzag: bool = False):
+    """A stray stroke in raw pixels at a random angle and position: a straight line, parallel stripes or a dotted
+    line (a ruled page, a pen slip, a crease), or with ``zigzag`` a zig-zag line, solid or dotted."""
     import tensorflow as tf
 
     def uniform(index, low, high, shape=(1, 1)):
@@ -292,10 +294,10 @@ def _lines(size, strength, seed):
     angle = uniform(0, 0.0, np.pi)
     along = x * tf.cos(angle) + y * tf.sin(angle)  # (B, 28, 28): coordinates in the line's frame
     across = -x * tf.sin(angle) + y * tf.cos(angle) - uniform(1, -11.0, 11.0)
-    zigzag = tf.where(uniform(2, 0.0, 1.0) < 0.3, uniform(3, 1.0, 4.0), 0.0)  # amplitude, for 30 % of lines
-    period = uniform(4, 4.0, 10.0)
-    across -= zigzag * (tf.abs(tf.math.floormod(along / period, 1.0) * 4 - 2) - 1)  # a triangle wave
-    stripes = uniform(5, 0.0, 1.0) < 0.25  # parallel lines a few pixels apart instead of one
+    if zigzag:
+        amplitude, period = uniform(3, 1.0, 5.0), uniform(4, 3.0, 10.0)
+        across -= amplitude * (tf.abs(tf.math.floormod(along / period, 1.0) * 4 - 2) - 1)  # a triangle wave
+    stripes = uniform(5, 0.0, 1.0) < (0.0 if zigzag else 0.3)  # parallel lines a few pixels apart instead of one
     spacing = uniform(6, 4.0, 9.0)
     distance = tf.where(stripes, tf.abs(tf.math.floormod(across + spacing / 2, spacing) - spacing / 2),
                         tf.abs(across))
