@@ -171,8 +171,8 @@ class TrainConfig:
     augment_flip: bool = option(False, "mirror half the training images left-right: for clothes, not digits")
     augment_scale: float = option(0.0, "random size change of training images either way, relative; 0 = none",
                                   low=0, high=0.5, noun="a fraction")
-    augment_elastic: float = option(0.0, "elastic distortion of training images, largest displacement in pixels; "
-                                    "0 = none", low=0, high=6, noun="a number of pixels")
+    augment_elastic: float = option(0.0, "elastic distortion of half the training images, largest displacement in "
+                                    "pixels; 0 = none", low=0, high=6, noun="a number of pixels")
     augment_corrupt: float = option(0.0, "share of training images given one real-world corruption (stroke width, "
                                     "blur, noise, light, stray lines, a covered patch, outlines); 0 = none",
                                     low=0, high=1, noun="a share")

@@ -35,7 +35,7 @@ class Augmentation:
     rotate: float = 0.0  # degrees, either way
     flip: bool = False  # mirror half the images left-right
     scale: float = 0.0  # relative size change, either way (0.1: 90 % to 110 %)
-    elastic: float = 0.0  # largest displacement of the elastic distortion, in pixels
+    elastic: float = 0.0  # largest displacement of the elastic distortion of half the images, in pixels
     corrupt: float = 0.0  # share of images given one real-world corruption
 
     def __bool__(self) -> bool:
@@ -52,8 +52,9 @@ def augment_batch(batch, augmentation: Augmentation, seed):
 
     if augmentation.rotate or augmentation.scale:
         batch = random_affine(batch, augmentation.rotate, augmentation.scale, part(1))
-    if augmentation.elastic:
-        batch = random_elastic(batch, augmentation.elastic, part(3))
+    if augmentation.elastic:  # on the first half: the batch is in random order, so half of the images at random
+        half = tf.shape(batch)[0] // 2
+        batch = tf.concat([random_elastic(batch[:half], augmentation.elastic, part(3)), batch[half:]], axis=0)
     if augmentation.flip:
         batch = random_flip(batch, part(2))
     if augmentation.corrupt:
