@@ -13,6 +13,7 @@ from scipy import ndimage
 
 SPECK = 0.0004  # parts smaller than this fraction of the picture are specks (unless nothing else is there)
 NEAR_PAD = 0.35  # parts inside the core's box widened by this fraction of its size belong to the digit
+WEAK = 0.25  # parts weaker than this fraction of the strongest (non-speck) part are unlikely digits
 BIG_PIECE = 0.15  # ... and so do parts this big (relative to the core) within half the core's size of it
 
 
@@ -27,13 +28,19 @@ def choose_digit(mask: np.ndarray, strength: np.ndarray) -> tuple[np.ndarray, np
     slices = ndimage.find_objects(labels)
     scores = np.array([_score(labels[s] == i + 1, s, mask.shape, areas[i], mean_strength[i])
                        for i, s in enumerate(slices)])
+    strongest = float(mean_strength[areas >= SPECK * mask.size].max(initial=mean_strength.max()))
+    scores[mean_strength < WEAK * strongest] *= 0.1  # faint remains of light beside real ink
     core = int(np.argmax(scores))
     keep = np.zeros(count + 1, dtype=bool)
     keep[core + 1] = True
     for i, s in enumerate(slices):
-        if i != core and _belongs(s, slices[core], areas[i], areas[core]):
+        strong = mean_strength[i] >= WEAK * mean_strength[core]
+        if i != core and strong and _belongs(s, slices[core], areas[i], areas[core]):
             keep[i + 1] = True
     digit = keep[labels]
+    # faint remains of light that touch the digit are part of its component: keep the digit's own ink
+    core_level = float(np.percentile(strength[digit], 99.5))
+    digit &= ndimage.binary_dilation(digit & (strength >= WEAK * core_level), iterations=3)
     return digit, mask & ~digit
 
 
@@ -44,7 +51,7 @@ def _score(part: np.ndarray, where: tuple[slice, slice], shape: tuple[int, int],
     top, bottom = where[0].start, where[0].stop
     left, right = where[1].start, where[1].stop
     extent = max(bottom - top, right - left)
-    score = np.sqrt(area) * max(strength, 1e-3)
+    score = np.sqrt(area) * max(strength, 1e-3) ** 2  # contrast counts more than size
     if area < SPECK * height * width or extent < 0.02 * max(height, width):
         return score * 1e-3  # a speck: no need to look at its shape
     my, mx = ndimage.center_of_mass(part)
