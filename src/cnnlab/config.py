@@ -420,7 +420,7 @@ def _fast_recipe(model: str | None, dataset: str) -> dict[str, Any]:
     # Seconds, not minutes: the compact fastcnn (1.3 M multiply-adds an image, no batch norm), a short one-cycle
     # schedule at a high peak, label smoothing, 1-pixel shifts, every training image (no validation pass).
     return {
-        "model": "fastcnn", "epochs": 5, "batch_size": 96, "learning_rate": 4e-3, "lr_schedule": "onecycle",
+        "model": "fastcnn", "epochs": 3, "batch_size": 96, "learning_rate": 4e-3, "lr_schedule": "onecycle",
         "warmup_fraction": 0.2, "label_smoothing": 0.1, "augment_shift": 1, "normalization": "standardize",
         "val_split": 0,
     }
