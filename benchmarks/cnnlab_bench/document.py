@@ -227,8 +227,8 @@ def _tutorial(result: dict) -> list[str]:
             "counts (a disturbance from outside can only slow a round), accuracies are medians. Training seconds: "
             "the steps of each epoch with their first-call costs (graph optimization, tracing), without model "
             "building or evaluation; cnnlab's from `history.csv` (epoch start to end, before its checkpoint write — "
-            "the baselines write none). All three run with TensorFlow's deterministic ops, as cnnlab always "
-            "trains.", "",
+            "the baselines write none). All three run under cnnlab's process settings (`seed_everything`): op "
+            "determinism on a GPU only since 2026-12-08, always on in records measured before.", "",
             *_table(["contender", "images/s", "vs TF1", f"test accuracy after {_count(result['epochs'], 'epoch')}",
                      "images/s per round"], rows), "",
             f"cnnlab / TF1: **{result['cnnlab_vs_tf1']:.2f}×**; cnnlab / Keras on numpy: "

@@ -27,7 +27,7 @@ def run_time_to_accuracy(settings: TimeToAccuracySettings, context: BenchContext
     from cnnlab.runtime import seed_everything
 
     data = context.dataset("mnist")
-    seed_everything(0)  # TF1 too runs under the deterministic ops that cnnlab's training turns on
+    seed_everything(0)  # TF1 too runs under the process settings cnnlab trains with
     tf1 = _tf1_curve(data, settings, context)
     fast = _fast_curve(data, settings, context, settings.fast_epochs)
     short = _fast_curve(data, settings, context, settings.fast_short_epochs) if settings.fast_short_epochs else None

@@ -42,7 +42,7 @@ def run_tutorial(settings: TutorialSettings, context: BenchContext) -> dict[str,
     inputs = _Inputs(normalizer.apply(x), y, normalizer, data)
     config = TrainConfig.from_recipe("seed", model="digitcnn", val_split=0, epochs=settings.epochs,
                                      limit=settings.images)
-    seed_everything(0)  # cnnlab's deterministic ops stay on in the process: every round runs under them
+    seed_everything(0)  # the process settings cnnlab trains with, for every contender and round
     rounds = []
     for index in range(settings.rounds):
         row = {"round": index + 1}
