@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -264,13 +263,10 @@ def markdown(results: dict[str, dict], baseline: dict[str, dict] | None = None,
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's name with its family and model (a bare "AMD EPYC" names several generations)."""
+    from cnnlab.runtime import cpu_identity, machine_info
+
+    return f"{machine_info()['cpu']} ({cpu_identity()})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                   "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   "cpu": cpu_name()}
         Path(args.run, "photo_accuracy.json").write_text(json.dumps(record, indent=2) + "\n")
+        from cnnlab.model_card import write_model_card
+        from cnnlab.run import Run
+
+        write_model_card(Run.load(args.run))  # the card shows the photo figures it now has
     if args.json:
         print(json.dumps({"results": results, "baseline": baseline, "ablation": steps, "latency_ms": timing},
                          indent=2))
