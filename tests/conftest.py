@@ -36,7 +36,7 @@ def fashion():
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, mnist):
-    """A run of the default recipe (fastcnn) trained for one epoch on 3,000 MNIST images: enough for downstream tests."""
+    """A default-recipe run (fastcnn) trained for one epoch on 3,000 MNIST images: enough for downstream tests."""
     from cnnlab.config import TrainConfig
     from cnnlab.training.train import train
 

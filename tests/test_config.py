@@ -51,7 +51,8 @@ def test_config_round_trips_through_its_dict():
     ({"dataset": "cifar10"}, "unknown dataset 'cifar10'"),
     ({"model": "vgg"}, "unknown model 'vgg'"),
     ({"model_options": {"width": 3}}, "has no option"),
-    ({"model": "digitcnn", "model_options": {"dense_units": 0}}, "dense_units=0 is not allowed"),  # refused before any training
+    # refused before any training
+    ({"model": "digitcnn", "model_options": {"dense_units": 0}}, "dense_units=0 is not allowed"),
     ({"colour": "red"}, "unknown config option"),
 ])
 def test_bad_values_are_refused_with_what_is_allowed(overrides, message):
