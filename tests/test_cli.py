@@ -122,7 +122,7 @@ def test_train_re_runs_a_saved_config_with_the_flags_given_on_top(cli, tmp_path)
     from cnnlab.config import TrainConfig
     from cnnlab.run import Run
 
-    saved = TrainConfig.from_recipe("default", epochs=3, limit=600, batch_size=50, seed=4,
+    saved = TrainConfig.from_recipe("default", model="digitcnn", epochs=3, limit=600, batch_size=50, seed=4,
                                     model_options={"conv_1_channels": 4, "conv_2_channels": 8, "dense_units": 32})
     path = tmp_path / "config.json"
     path.write_text(saved.to_json())  # written by hand, as a user would edit one

@@ -64,8 +64,9 @@ def test_report_writes_html_and_every_png(reported):
     assert Path(result["report"]) == report / "report.html"
     names = {Path(p).name for p in result["figures"]}
     expected = {"samples", "learning_curves", "overfitting", "confusion_matrix", "predictions", "misclassified",
-                "filters_conv_1", "filters_conv_2", "outputs_conv_1", "outputs_conv_2", "calibration"}
-    assert names == {f"{stem}.png" for stem in expected}  # digitcnn has two convolution layers
+                "filters_conv_1", "filters_conv_2", "filters_conv_3", "outputs_conv_1", "outputs_conv_2",
+                "outputs_conv_3", "calibration"}
+    assert names == {f"{stem}.png" for stem in expected}  # the default recipe's fastcnn has three convolutions
     assert {p.name for p in report.glob("*.png")} == names
     for name in names:
         with Image.open(report / name) as image:
@@ -183,7 +184,7 @@ def test_compare_prints_what_differs_and_warns_across_datasets(tiny_run, tmp_pat
     (second / "config.json").write_text(json.dumps(config))
     code, out, err = cli("compare", str(first), str(second), "--out", str(tmp_path / "cmp"))
     assert code == 0, err
-    assert "configs differ in: dataset: mnist / fashion-mnist; learning_rate: 0.002 / 0.01" in out
+    assert "configs differ in: dataset: mnist / fashion-mnist; learning_rate: 0.004 / 0.01" in out
     assert "trained on different datasets; their accuracies do not compare" in err
 
 

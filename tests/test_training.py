@@ -48,10 +48,11 @@ def test_a_run_directory_holds_everything_that_rebuilds_and_traces_the_run(tiny_
 def test_run_load_gives_back_what_downstream_commands_need(tiny_run, mnist):
     run = Run.load(tiny_run.path)
     assert run.config.dataset == "mnist" and run.class_names[3] == "3"
-    assert run.normalizer.kind == "standardize"
+    assert run.normalizer.kind == run.config.normalization
     model = run.load_model()
     logits = model.predict(mnist.x_test[:300].reshape(-1, 28, 28), verbose=0)  # raw pixels: it normalizes them
-    assert (logits.argmax(1) == mnist.y_test[:300]).mean() > 0.8  # one epoch on 2,700 images learns digits
+    # one epoch on 2,700 heavily augmented images learns digits (chance: 10 %)
+    assert (logits.argmax(1) == mnist.y_test[:300]).mean() > 0.6
     assert run.summary()["test_accuracy"] == run.metrics["accuracy"]
 
 

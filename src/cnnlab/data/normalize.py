@@ -124,8 +124,9 @@ def _normalizer_problem(values: Any) -> str | None:
     kind = values.get("kind")
     if kind not in KINDS:
         return f"kind {kind!r}" if "kind" in values else "no kind"
-    if kind in ("scale", "per_image"):
-        return None
+    if kind in ("scale", "per_image"):  # nothing fitted: any other field is damage, not a setting to ignore
+        extra = [key for key in values if key != "kind"]
+        return f"{extra[0]} {values[extra[0]]!r}" if extra else None
     std, mean = values.get("std"), values.get("mean")
     if isinstance(std, bool) or not isinstance(std, (int, float)):
         return f"std {std!r} is not a number"
