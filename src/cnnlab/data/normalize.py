@@ -16,6 +16,7 @@ from cnnlab.errors import ConfigError
 
 IMAGE_SHAPE = (28, 28, 1)
 KINDS = ("standardize", "scale", "per_image")
+UNFITTED = ("scale", "per_image")  # kinds with nothing fitted: the record is the kind alone
 PER_IMAGE_EPSILON = 1.0  # in squared raw-pixel units: keeps a uniform image at 0, negligible for any digit
 LAYER_NAME = "normalize"
 
@@ -42,7 +43,7 @@ class Normalizer:
     @classmethod
     def fit(cls, kind: str, x_train: np.ndarray) -> "Normalizer":
         """Fit on training images ``(N, 784)`` (or ``(N, 28, 28[, 1])``)."""
-        if kind in ("scale", "per_image"):
+        if kind in UNFITTED:
             return cls(kind)
         if kind != "standardize":
             raise ConfigError(f"unknown normalization {kind!r}; use {' or '.join(KINDS)}")
@@ -97,7 +98,7 @@ class Normalizer:
         return keras.layers.Rescaling(scale, offset=offset, name=LAYER_NAME, dtype="float32")
 
     def to_dict(self) -> dict[str, Any]:
-        if self.kind in ("scale", "per_image"):
+        if self.kind in UNFITTED:
             return {"kind": self.kind}
         return {"kind": self.kind, "std": self.std, "mean": [float(v) for v in self.mean]}
 
@@ -112,7 +113,7 @@ class Normalizer:
         if problem:
             raise ConfigError(f"not a valid normalizer ({problem}; need kind 'scale' or 'per_image', or kind "
                               "'standardize' with 784 finite means and a finite std > 0)")
-        if values["kind"] in ("scale", "per_image"):
+        if values["kind"] in UNFITTED:
             return cls(values["kind"])
         return cls("standardize", np.asarray(values["mean"], dtype=np.float32), float(values["std"]))
 
@@ -124,7 +125,7 @@ def _normalizer_problem(values: Any) -> str | None:
     kind = values.get("kind")
     if kind not in KINDS:
         return f"kind {kind!r}" if "kind" in values else "no kind"
-    if kind in ("scale", "per_image"):  # nothing fitted: any other field is damage, not a setting to ignore
+    if kind in UNFITTED:  # any other field is damage, not a setting to ignore
         extra = [key for key in values if key != "kind"]
         return f"{extra[0]} {values[extra[0]]!r}" if extra else None
     std, mean = values.get("std"), values.get("mean")
